@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Sets up .venv at the repository root: pinned ROS 2 wheels, the CMake path fix, the
+# sorter_interfaces build (colcon, installed into the venv prefix so that the wheels'
+# bootstrapper finds its libraries), and the sorter package. A second run with unchanged
+# inputs does nothing (stamp file).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ROS_DISTRO="${SORTER_ROS_DISTRO:-jazzy}"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3.11}"
+STAMP="$VENV/.sorter-setup-$ROS_DISTRO.stamp"
+
+inputs_hash() {
+  cat tools/setup.sh requirements/ros-"$ROS_DISTRO".txt requirements/lock-"$ROS_DISTRO".txt \
+    requirements/python.txt src/sorter/setup.py src/sorter_interfaces/CMakeLists.txt \
+    src/sorter_interfaces/package.xml src/sorter_interfaces/msg/* src/sorter_interfaces/srv/* \
+    | sha256sum | cut -d' ' -f1
+}
+
+want="$(inputs_hash)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+  echo "setup: .venv is up to date"
+  exit 0
+fi
+
+command -v "$PY" >/dev/null || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), "the ROS 2 wheels need Python 3.11, found " + sys.version' \
+  || { echo "setup: Python 3.11 is required (set PYTHON=...)" >&2; exit 1; }
+command -v cmake >/dev/null || { echo "setup: cmake is missing (apt-get install cmake g++)" >&2; exit 1; }
+command -v g++ >/dev/null || { echo "setup: g++ is missing (apt-get install g++)" >&2; exit 1; }
+
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
+echo "setup: installing pinned ROS 2 $ROS_DISTRO wheels and Python dependencies"
+"${PIP[@]}" install -r "requirements/ros-$ROS_DISTRO.txt" -r requirements/python.txt \
+  -c "requirements/lock-$ROS_DISTRO.txt" 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/python" tools/check_wheels.py
+
+# The wheels' exported CMake targets carry the build machine's include paths; point them at
+# this venv's interpreter and numpy. Only files inside the venv are touched.
+py_inc="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+np_inc="$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')"
+mapfile -t baked < <(grep -rl "/opt/python/cp311-cp311" --include='*.cmake' "$VENV/share" || true)
+if ((${#baked[@]})); then
+  sed -i "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#$np_inc#g; \
+s#/opt/python/cp311-cp311/include/python3.11#$py_inc#g" "${baked[@]}"
+  echo "setup: fixed baked include paths in ${#baked[@]} CMake files"
+fi
+
+echo "setup: building sorter_interfaces with colcon (about a minute)"
+(
+  export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
+  export PATH="$VENV/bin:$PATH"
+  "$VENV/bin/colcon" --log-base build/log build --base-paths src/sorter_interfaces \
+    --build-base build --install-base "$VENV" --merge-install \
+    --event-handlers console_cohesion- summary+ \
+    --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
+)
+
+echo "setup: installing the sorter package"
+"${PIP[@]}" install --no-build-isolation --no-deps -e src/sorter 2> >(grep -v "^WARNING: Location" >&2)
+"$VENV/bin/python" -c 'import sorter_interfaces.msg, sorter; print("setup: imports ok")'
+
+echo "$want" >"$STAMP"
+echo "setup: done"
