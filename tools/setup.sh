@@ -55,7 +55,6 @@ echo "setup: building sorter_interfaces with colcon (about a minute)"
   export PATH="$VENV/bin:$PATH"
   "$VENV/bin/colcon" --log-base build/log build --base-paths src/sorter_interfaces \
     --build-base build --install-base "$VENV" --merge-install \
-    --event-handlers console_cohesion- summary+ \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
 )
 

@@ -1,0 +1,26 @@
+# Two commands matter on a fresh machine: `make run` (a simulated sorting trial) and
+# `make test`. Both set up .venv first when anything is missing (tools/setup.sh is a no-op
+# when its inputs are unchanged).
+PY := .venv/bin/python
+TRIAL_ARGS ?=
+
+.PHONY: setup run test lint bench clean
+
+setup:
+	bash tools/setup.sh
+
+run: setup
+	$(PY) -m sorter.cli trial $(TRIAL_ARGS)
+
+test: setup
+	$(PY) -m ruff check src tests launch tools
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff check src tests launch tools
+
+bench: setup
+	$(PY) -m sorter.cli bench
+
+clean:
+	rm -rf build .venv results

@@ -1,0 +1,107 @@
+"""The cell description: one YAML file, loaded and checked once. Everything else (node
+parameters, launchers, simulator world, reports) is derived from it, never written again."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_CONFIG = Path(__file__).resolve().parents[4] / "config"
+
+
+class CellDescriptionError(ValueError):
+    """The cell description is incomplete or inconsistent; the text says where."""
+
+
+# Section -> keys every cell must give (values are checked by the node parameter specs too).
+REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+    "cell": ("name",),
+    "belt": ("width_m", "speed_m_s", "max_speed_m_s", "acceleration_m_s2", "state_rate_hz"),
+    "geometry": ("scan_to_nozzle_m",),
+    "detector": (
+        "pixel_pitch_m", "pixels", "lines_per_strip", "effective_energy_low_kev",
+        "effective_energy_high_kev", "photons_low", "photons_high", "counts_per_photon",
+        "dark_counts", "read_noise_counts", "gain_spread", "belt",
+    ),
+    "valves": (
+        "count", "pitch_m", "response_time_s", "min_open_s", "margin_m", "command_margin_s",
+    ),
+    "policy": ("eject", "probability_threshold"),
+    "feeder": (
+        "feed_rate_kg_h", "max_feed_rate_kg_h", "occupancy_limit", "kp", "ki",
+        "control_rate_hz", "tray_time_constant_s",
+    ),
+    "segmentation": (
+        "attenuation_threshold", "min_area_px", "split_min_distance_px", "max_carry_strips",
+    ),
+    "classification": ("r_threshold_curve", "r_scale", "core_erosion_px"),
+    "size_estimation": (
+        "reference_formula", "reference_density_kg_m3", "rectangle_area_factor",
+    ),
+    "monitor": ("window_s", "publish_rate_hz"),
+    "feed": ("seed", "ore_number_fraction", "size_m", "flatness", "gangue", "pay_mineral"),
+    "sim": ("step_s", "encoder_rate_hz"),
+}
+
+
+def default_cell_path() -> Path:
+    """config/cell.yaml of the repository, or of the installed share/sorter on a plant."""
+    if (REPO_CONFIG / "cell.yaml").exists():
+        return REPO_CONFIG / "cell.yaml"
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("sorter")) / "config" / "cell.yaml"
+
+
+def load_cell(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict:
+    """Parse and check a cell description. `overrides` ({"belt.speed_m_s": 3.0}) are how
+    trials vary one fact without a second copy of the file."""
+    path = Path(path) if path else default_cell_path()
+    try:
+        cell = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise CellDescriptionError(f"cannot read cell description {path}: {err}") from err
+    if not isinstance(cell, dict):
+        raise CellDescriptionError(f"{path}: top level must be a mapping")
+    cell = copy.deepcopy(cell)
+    for dotted, value in (overrides or {}).items():
+        set_path(cell, dotted, value)
+    check_cell(cell, str(path))
+    cell.setdefault("_source", str(path))
+    return cell
+
+
+def set_path(cell: dict, dotted: str, value: Any) -> None:
+    section, _, key = dotted.partition(".")
+    if not key or section not in cell or key not in cell[section]:
+        raise CellDescriptionError(f"override {dotted!r} names no existing cell fact")
+    cell[section][key] = value
+
+
+def check_cell(cell: dict, where: str = "cell") -> None:
+    problems = []
+    for section, keys in REQUIRED_KEYS.items():
+        body = cell.get(section)
+        if not isinstance(body, dict):
+            problems.append(f"section {section!r} is missing")
+            continue
+        problems += [f"{section}.{key} is missing" for key in keys if key not in body]
+    if problems:
+        raise CellDescriptionError(f"{where}: " + "; ".join(problems))
+    det, valves, belt = cell["detector"], cell["valves"], cell["belt"]
+    width_px = det["pixels"] * det["pixel_pitch_m"]
+    if not math.isclose(width_px, belt["width_m"], rel_tol=0.02):
+        problems.append(
+            f"detector covers {width_px:.3f} m but the belt is {belt['width_m']} m wide"
+        )
+    bar = valves["count"] * valves["pitch_m"]
+    if not math.isclose(bar, belt["width_m"], rel_tol=0.02):
+        problems.append(f"valve bar covers {bar:.3f} m but the belt is {belt['width_m']} m wide")
+    if belt["speed_m_s"] > belt["max_speed_m_s"]:
+        problems.append("belt.speed_m_s exceeds belt.max_speed_m_s")
+    if problems:
+        raise CellDescriptionError(f"{where}: " + "; ".join(problems))

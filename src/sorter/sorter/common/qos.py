@@ -1,0 +1,37 @@
+"""QoS profiles matched to each stream (DESIGN §3), named once so every node agrees."""
+
+from __future__ import annotations
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+    qos_profile_sensor_data,
+)
+
+# Viewer copies of the image strips: best effort, shallow, like any camera stream.
+IMAGE_VIEW = qos_profile_sensor_data
+
+# The strip the segmentation consumes: a lost strip is a lost particle, so reliable; gaps are
+# still detected from strip_index.
+STRIPS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=20, reliability=ReliabilityPolicy.RELIABLE
+)
+
+# Particles and valve commands: reliable, deep enough for a burst of strips.
+PARTICLES = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE
+)
+COMMANDS = PARTICLES
+
+# High-rate state (belt encoder, occupancy): the latest value matters.
+STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+# Calibration and model info: late joiners get the last value.
+LATCHED = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)

@@ -1,0 +1,549 @@
+"""Air-jet valve scheduling: the ROS-free core of the ``ejector`` node.
+
+Why this module exists
+----------------------
+A particle is located in belt coordinates when it is scanned (the encoder positions at which its
+leading and trailing edges crossed the scan line). It reaches the nozzle line
+``scan_to_nozzle_m`` of belt travel later. When that happens in *time* depends only on how the
+belt moves, so the schedule is computed from the latest belt sample (stamp, encoder, speed),
+never from when a message happened to arrive. Everything here is a pure function of its inputs,
+so the node may call :meth:`EjectionScheduler.decide` as late as it likes with the freshest belt
+sample.
+
+Fail-closed: whenever the schedule cannot be trusted (no belt sample, stale sample, stopped
+belt, particle off the bar, decision past its deadline, open time absurdly far ahead) the
+decision is ``'missed'`` and carries no command. A missed ejection is counted upstream and never
+fired late: a late pulse blows the wrong particle.
+
+Timing model (all times absolute seconds, lengths m, speeds m/s)::
+
+    encoder(t)   = belt.encoder_m + belt.speed_m_s * (t - belt.stamp_s)
+    air on   at encoder = leading_edge  + scan_to_nozzle - margin
+    air off  at encoder = trailing_edge + scan_to_nozzle + margin
+    open_s  = t(air on)  - response_time_s          (electrical open command)
+    close_s = t(air off) - close_response_time_s    (electrical close command)
+    if close_s - open_s < min_open_s: widen symmetrically about the pulse centre
+    deadline_s = open_s - command_margin_s
+
+Assumptions worth stating in the README:
+
+* the flight from the head pulley to the nozzle line is travelled at belt speed (no slip, no
+  drag); ``scan_to_nozzle_m`` is belt travel plus the horizontal flight distance;
+* the belt speed is constant from the belt sample to the nozzle (a speed ramp between decision
+  and ejection is not predicted: decide late, or inhibit ejection while the belt ramps);
+* the valve response time is the same for opening and closing unless
+  ``close_response_time_s`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DECISION_KINDS: tuple[str, ...] = ("eject", "accept", "missed")
+EJECT_CHOICES: tuple[str, ...] = ("ore", "waste")
+_BOUNDARY_EPS = 1e-9  # in valve pitches
+
+
+def _require_finite(owner: str, name: str, value: float) -> float:
+    """Return ``value`` as float, or raise ValueError naming the field if it is not finite."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{owner}.{name} must be finite, got {value!r}")
+    return number
+
+
+def _require_positive(owner: str, name: str, value: float) -> float:
+    number = _require_finite(owner, name, value)
+    if number <= 0.0:
+        raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
+    return number
+
+
+def _require_non_negative(owner: str, name: str, value: float) -> float:
+    number = _require_finite(owner, name, value)
+    if number < 0.0:
+        raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
+    return number
+
+
+@dataclass
+class EjectorConfig:
+    """Geometry, valve and policy parameters of the ejector (cell.yaml: geometry, valves, policy).
+
+    Validated on construction so that a bad parameter stops the node at configure time instead
+    of producing silently wrong pulses.
+    """
+
+    scan_to_nozzle_m: float
+    """Belt travel plus flight from the scan line to the nozzle line [m]."""
+    valve_count: int
+    """Number of valves on the bar; valve 0 is at the left belt edge."""
+    valve_pitch_m: float
+    """Centre-to-centre valve spacing across the belt [m]."""
+    response_time_s: float
+    """Electrical open command to air at the nozzle (valve lead) [s]."""
+    min_open_s: float
+    """Shortest electrical pulse the valve can deliver reliably [s]."""
+    margin_m: float
+    """Extra air before the leading and after the trailing edge, along travel [m]."""
+    command_margin_s: float
+    """A command must reach the valve controller this long before it opens [s]."""
+    eject: str
+    """Which class is blown: 'ore' or 'waste' (the fraction that is smaller by mass)."""
+    probability_threshold: float
+    """P(ore) at or above which a particle counts as ore [0..1]."""
+    max_belt_age_s: float = 0.5
+    """A belt sample older (or further in the future) than this cannot be trusted [s]."""
+    min_belt_speed_m_s: float = 1e-3
+    """At or below this speed the belt counts as stopped [m/s]."""
+    max_schedule_ahead_s: float = 10.0
+    """An open time further ahead than this is refused: the belt is too slow to trust the
+    extrapolation (a speed change before then would blow the wrong particle) [s]."""
+    lateral_margin_m: float | None = None
+    """Widening of the particle across the belt before choosing valves [m]; default pitch/4."""
+    bar_offset_m: float = 0.0
+    """y of the left edge of valve 0 in the belt frame [m] (0: bar starts at the belt edge)."""
+    close_response_time_s: float | None = None
+    """Electrical close command to air off [s]; default: response_time_s."""
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        self.scan_to_nozzle_m = _require_positive(owner, "scan_to_nozzle_m", self.scan_to_nozzle_m)
+        if isinstance(self.valve_count, bool) or not isinstance(self.valve_count, int):
+            raise ValueError(f"{owner}.valve_count must be an int, got {self.valve_count!r}")
+        if self.valve_count < 1:
+            raise ValueError(f"{owner}.valve_count must be >= 1, got {self.valve_count!r}")
+        self.valve_pitch_m = _require_positive(owner, "valve_pitch_m", self.valve_pitch_m)
+        self.response_time_s = _require_non_negative(owner, "response_time_s", self.response_time_s)
+        self.min_open_s = _require_positive(owner, "min_open_s", self.min_open_s)
+        self.margin_m = _require_non_negative(owner, "margin_m", self.margin_m)
+        self.command_margin_s = _require_non_negative(
+            owner, "command_margin_s", self.command_margin_s
+        )
+        if self.eject not in EJECT_CHOICES:
+            raise ValueError(f"{owner}.eject must be one of {EJECT_CHOICES}, got {self.eject!r}")
+        self.probability_threshold = _require_finite(
+            owner, "probability_threshold", self.probability_threshold
+        )
+        if not 0.0 <= self.probability_threshold <= 1.0:
+            raise ValueError(
+                f"{owner}.probability_threshold must be in [0, 1], "
+                f"got {self.probability_threshold!r}"
+            )
+        self.max_belt_age_s = _require_positive(owner, "max_belt_age_s", self.max_belt_age_s)
+        self.min_belt_speed_m_s = _require_positive(
+            owner, "min_belt_speed_m_s", self.min_belt_speed_m_s
+        )
+        self.max_schedule_ahead_s = _require_positive(
+            owner, "max_schedule_ahead_s", self.max_schedule_ahead_s
+        )
+        if self.lateral_margin_m is None:
+            self.lateral_margin_m = self.valve_pitch_m / 4.0
+        self.lateral_margin_m = _require_non_negative(
+            owner, "lateral_margin_m", self.lateral_margin_m
+        )
+        self.bar_offset_m = _require_finite(owner, "bar_offset_m", self.bar_offset_m)
+        if self.close_response_time_s is None:
+            self.close_response_time_s = self.response_time_s
+        self.close_response_time_s = _require_non_negative(
+            owner, "close_response_time_s", self.close_response_time_s
+        )
+
+    @property
+    def bar_width_m(self) -> float:
+        """Width of the valve bar across the belt [m]."""
+        return self.valve_count * self.valve_pitch_m
+
+    @classmethod
+    def from_cell(
+        cls,
+        geometry: Mapping[str, Any],
+        valves: Mapping[str, Any],
+        policy: Mapping[str, Any],
+        **overrides: Any,
+    ) -> EjectorConfig:
+        """Build from the ``geometry``, ``valves`` and ``policy`` sections of cell.yaml.
+
+        Keyword ``overrides`` set the optional fields (e.g. ``max_belt_age_s``).
+        """
+        return cls(
+            scan_to_nozzle_m=geometry["scan_to_nozzle_m"],
+            valve_count=valves["count"],
+            valve_pitch_m=valves["pitch_m"],
+            response_time_s=valves["response_time_s"],
+            min_open_s=valves["min_open_s"],
+            margin_m=valves["margin_m"],
+            command_margin_s=valves["command_margin_s"],
+            eject=policy["eject"],
+            probability_threshold=policy["probability_threshold"],
+            **overrides,
+        )
+
+
+@dataclass
+class BeltSample:
+    """One latched encoder reading: belt position ``encoder_m`` at ``stamp_s``, moving at
+    ``speed_m_s`` (from BeltState)."""
+
+    stamp_s: float
+    encoder_m: float
+    speed_m_s: float
+
+
+@dataclass
+class EjectionTarget:
+    """What the ejector needs of one measured particle.
+
+    ``leading_edge_encoder_m`` is the encoder reading when the particle's leading edge crossed
+    the scan line, so it is the *smaller* of the two encoder values.
+    """
+
+    particle_id: int
+    leading_edge_encoder_m: float
+    trailing_edge_encoder_m: float
+    y_min_m: float
+    y_max_m: float
+    ore_probability: float
+    scan_complete_stamp_s: float
+
+    def validate(self) -> None:
+        """Raise ValueError if the target is malformed (the node counts it as a rejected input).
+
+        Malformed input is an error, not a 'missed' ejection: it says a stage upstream is
+        broken, which the monitor should report separately.
+        """
+        owner = type(self).__name__
+        if isinstance(self.particle_id, bool) or not isinstance(self.particle_id, int):
+            raise ValueError(f"{owner}.particle_id must be an int, got {self.particle_id!r}")
+        if self.particle_id < 0:
+            raise ValueError(f"{owner}.particle_id must be >= 0, got {self.particle_id!r}")
+        lead = _require_finite(owner, "leading_edge_encoder_m", self.leading_edge_encoder_m)
+        trail = _require_finite(owner, "trailing_edge_encoder_m", self.trailing_edge_encoder_m)
+        if trail < lead:
+            raise ValueError(
+                f"{owner}.trailing_edge_encoder_m ({trail!r}) must be >= "
+                f"leading_edge_encoder_m ({lead!r})"
+            )
+        y_min = _require_finite(owner, "y_min_m", self.y_min_m)
+        y_max = _require_finite(owner, "y_max_m", self.y_max_m)
+        if y_max < y_min:
+            raise ValueError(f"{owner}.y_max_m ({y_max!r}) must be >= y_min_m ({y_min!r})")
+        probability = _require_finite(owner, "ore_probability", self.ore_probability)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(f"{owner}.ore_probability must be in [0, 1], got {probability!r}")
+        _require_finite(owner, "scan_complete_stamp_s", self.scan_complete_stamp_s)
+
+
+@dataclass
+class ValveCommand:
+    """One air pulse on the inclusive valve range ``valve_first..valve_last``.
+
+    ``open_s``/``close_s`` are the *electrical* command times (valve lead already subtracted).
+    """
+
+    particle_id: int
+    valve_first: int
+    valve_last: int
+    open_s: float
+    close_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.close_s - self.open_s
+
+    @property
+    def valves(self) -> range:
+        return range(self.valve_first, self.valve_last + 1)
+
+
+@dataclass
+class Decision:
+    """Outcome for one particle.
+
+    ``kind``: 'eject' (``command`` set), 'accept' (policy lets it through, no command) or
+    'missed' (it should or might have been blown but cannot be, safely; no command).
+    ``deadline_s`` is the last moment a command could have been sent; NaN when no timing could
+    be computed (no usable belt sample). ``latency_s`` = decision time - scan complete stamp.
+    """
+
+    kind: str
+    command: ValveCommand | None
+    latency_s: float
+    deadline_s: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class PulseTiming:
+    """Electrical open/close times and the command deadline of one pulse [s]."""
+
+    open_s: float
+    close_s: float
+    deadline_s: float
+
+
+class EjectionScheduler:
+    """Turns measured particles into valve commands, or into reasons why not.
+
+    Stateless apart from its configuration: the same inputs always give the same decision,
+    which keeps it unit-testable and lets the node re-decide with a fresher belt sample.
+    """
+
+    def __init__(self, config: EjectorConfig) -> None:
+        if not isinstance(config, EjectorConfig):
+            raise TypeError(f"config must be an EjectorConfig, got {type(config).__name__}")
+        self._config = config
+
+    @property
+    def config(self) -> EjectorConfig:
+        return self._config
+
+    # -- policy ---------------------------------------------------------------------------
+    def is_target(self, ore_probability: float) -> bool:
+        """True if the policy blows this particle: (P(ore) >= threshold) == (eject == 'ore')."""
+        is_ore = ore_probability >= self._config.probability_threshold
+        return is_ore == (self._config.eject == "ore")
+
+    # -- geometry -------------------------------------------------------------------------
+    def valve_range(self, y_min_m: float, y_max_m: float) -> tuple[int, int] | None:
+        """Inclusive valve range covering a particle across the belt, or None if off the bar.
+
+        Valve i covers y in [offset + i*pitch, offset + (i+1)*pitch). A valve is used when its
+        span overlaps [y_min - lateral_margin, y_max + lateral_margin]. The default margin of a
+        quarter pitch means a particle that just touches a neighbouring valve's span gets that
+        valve too (a jet's air spreads, but a particle fully on the edge of a jet is pushed
+        off-axis), while a particle well inside one valve's span uses only that valve so as not
+        to blow its neighbours. The range is clipped to the bar.
+        """
+        cfg = self._config
+        pitch = cfg.valve_pitch_m
+        low = (y_min_m - cfg.lateral_margin_m - cfg.bar_offset_m) / pitch
+        high = (y_max_m + cfg.lateral_margin_m - cfg.bar_offset_m) / pitch
+        # Overlap of [i, i+1) with [low, high] <=> i > low - 1 and i <= high. The tiny bias
+        # makes values on a valve boundary land as written despite rounding ((0.0225 - 0.01) /
+        # 0.0125 = 0.99999...); 1e-9 pitch is far below any mechanical tolerance.
+        first = math.floor(low + _BOUNDARY_EPS)
+        last = math.floor(high + _BOUNDARY_EPS)
+        if last < 0 or first > cfg.valve_count - 1:
+            return None
+        return max(first, 0), min(last, cfg.valve_count - 1)
+
+    # -- timing ---------------------------------------------------------------------------
+    def belt_problem(self, belt: BeltSample | None, now_s: float) -> str | None:
+        """Why this belt sample cannot be used for scheduling at ``now_s``, or None if it can."""
+        cfg = self._config
+        if belt is None:
+            return "no belt sample yet"
+        try:
+            finite = all(
+                math.isfinite(float(v)) for v in (belt.stamp_s, belt.encoder_m, belt.speed_m_s)
+            )
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            return (
+                f"belt sample not finite (stamp {belt.stamp_s!r}, encoder {belt.encoder_m!r}, "
+                f"speed {belt.speed_m_s!r})"
+            )
+        age = now_s - belt.stamp_s
+        if age > cfg.max_belt_age_s:
+            return f"belt sample stale: {age:.3f} s old > {cfg.max_belt_age_s:.3f} s"
+        if -age > cfg.max_belt_age_s:
+            return (
+                f"belt sample {-age:.3f} s in the future > {cfg.max_belt_age_s:.3f} s "
+                "(clock mismatch)"
+            )
+        if belt.speed_m_s <= cfg.min_belt_speed_m_s:
+            return f"belt stopped: speed {belt.speed_m_s:.4f} m/s <= {cfg.min_belt_speed_m_s} m/s"
+        return None
+
+    def time_at_encoder(self, belt: BeltSample, encoder_m: float) -> float:
+        """Absolute time at which the belt reaches ``encoder_m``, extrapolated at constant
+        speed from the belt sample."""
+        return belt.stamp_s + (encoder_m - belt.encoder_m) / belt.speed_m_s
+
+    def pulse_timing(self, target: EjectionTarget, belt: BeltSample) -> PulseTiming:
+        """Electrical open/close times and deadline for ``target`` (no validity checks)."""
+        cfg = self._config
+        air_on = self.time_at_encoder(
+            belt, target.leading_edge_encoder_m + cfg.scan_to_nozzle_m - cfg.margin_m
+        )
+        air_off = self.time_at_encoder(
+            belt, target.trailing_edge_encoder_m + cfg.scan_to_nozzle_m + cfg.margin_m
+        )
+        open_s = air_on - cfg.response_time_s
+        close_s = air_off - cfg.close_response_time_s
+        if close_s - open_s < cfg.min_open_s:
+            # Widen about the centre: the pulse stays centred on the particle, so the extra air
+            # falls equally on both gaps instead of all onto the next particle.
+            centre = 0.5 * (open_s + close_s)
+            open_s = centre - 0.5 * cfg.min_open_s
+            close_s = open_s + cfg.min_open_s
+        return PulseTiming(open_s=open_s, close_s=close_s, deadline_s=open_s - cfg.command_margin_s)
+
+    # -- decision -------------------------------------------------------------------------
+    def decide(self, target: EjectionTarget, belt: BeltSample | None, now_s: float) -> Decision:
+        """Decide what to do with ``target`` at time ``now_s`` given the latest belt sample.
+
+        Raises ValueError for a malformed target or a non-finite ``now_s`` (rejected input).
+        Accepts need no timing, so they are returned whatever the belt state; every eject that
+        cannot be timed safely becomes 'missed' with the reason.
+        """
+        target.validate()
+        now_s = _require_finite("decide", "now_s", now_s)
+        cfg = self._config
+        latency_s = now_s - target.scan_complete_stamp_s
+        is_ore = target.ore_probability >= cfg.probability_threshold
+        relation = ">=" if is_ore else "<"
+        verdict = (
+            f"P(ore)={target.ore_probability:.3f} {relation} {cfg.probability_threshold:.3f}: "
+            f"{'ore' if is_ore else 'waste'}"
+        )
+        problem = self.belt_problem(belt, now_s)
+        timing = None if problem is not None or belt is None else self.pulse_timing(target, belt)
+        deadline_s = math.nan if timing is None else timing.deadline_s
+
+        if not self.is_target(target.ore_probability):
+            return Decision("accept", None, latency_s, deadline_s, f"{verdict}, accepted")
+        if problem is not None or timing is None:
+            return Decision("missed", None, latency_s, deadline_s, f"{verdict}; {problem}")
+        valves = self.valve_range(target.y_min_m, target.y_max_m)
+        if valves is None:
+            return Decision(
+                "missed",
+                None,
+                latency_s,
+                deadline_s,
+                f"{verdict}; particle y [{target.y_min_m:.4f}, {target.y_max_m:.4f}] m is off "
+                f"the valve bar [{cfg.bar_offset_m:.4f}, "
+                f"{cfg.bar_offset_m + cfg.bar_width_m:.4f}] m",
+            )
+        if now_s > timing.deadline_s:
+            return Decision(
+                "missed",
+                None,
+                latency_s,
+                deadline_s,
+                f"{verdict}; past deadline by {1e3 * (now_s - timing.deadline_s):.2f} ms",
+            )
+        ahead = timing.open_s - now_s
+        if ahead > cfg.max_schedule_ahead_s:
+            return Decision(
+                "missed",
+                None,
+                latency_s,
+                deadline_s,
+                f"{verdict}; open time {ahead:.2f} s ahead > {cfg.max_schedule_ahead_s:.2f} s "
+                "(belt too slow to extrapolate)",
+            )
+        command = ValveCommand(
+            particle_id=target.particle_id,
+            valve_first=valves[0],
+            valve_last=valves[1],
+            open_s=timing.open_s,
+            close_s=timing.close_s,
+        )
+        return Decision(
+            "eject",
+            command,
+            latency_s,
+            deadline_s,
+            f"{verdict}, eject valves {valves[0]}..{valves[1]}, "
+            f"slack {1e3 * (timing.deadline_s - now_s):.2f} ms",
+        )
+
+
+def validate_command(command: ValveCommand, valve_count: int) -> None:
+    """Raise ValueError unless ``command`` is a well-formed pulse on a bar of ``valve_count``."""
+    owner = type(command).__name__
+    for name in ("valve_first", "valve_last"):
+        value = getattr(command, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{owner}.{name} must be an int, got {value!r}")
+    if not 0 <= command.valve_first <= command.valve_last < valve_count:
+        raise ValueError(
+            f"{owner} valve range {command.valve_first}..{command.valve_last} is not within "
+            f"0..{valve_count - 1}"
+        )
+    open_s = _require_finite(owner, "open_s", command.open_s)
+    close_s = _require_finite(owner, "close_s", command.close_s)
+    if close_s <= open_s:
+        raise ValueError(f"{owner}.close_s ({close_s!r}) must be > open_s ({open_s!r})")
+
+
+class ValveBarGuard:
+    """Per-valve timeline of pulses, merged so that one valve never gets conflicting edges.
+
+    Why: commands are per particle, but the valve is per nozzle. Two particles close together
+    along travel on the same valve give overlapping (or nearly touching) pulses. A driver that
+    replays each command's open and close edges literally would *close* the valve in the middle
+    of the second particle's pulse. Drivers should therefore actuate the union of the pulses per
+    valve, and bridge gaps shorter than ``min_gap_s`` (a valve cannot close and re-open faster
+    than its response allows). This class computes that union, validates commands on the way
+    in, and answers "is valve v open at t" for sim drivers and tests.
+    """
+
+    def __init__(self, valve_count: int, min_gap_s: float = 0.0) -> None:
+        if isinstance(valve_count, bool) or not isinstance(valve_count, int) or valve_count < 1:
+            raise ValueError(f"ValveBarGuard.valve_count must be an int >= 1, got {valve_count!r}")
+        self._valve_count = valve_count
+        self._min_gap_s = _require_non_negative("ValveBarGuard", "min_gap_s", min_gap_s)
+        # Sparse: only valves that ever had a pulse have an entry.
+        self._intervals: dict[int, list[tuple[float, float]]] = {}
+
+    @property
+    def valve_count(self) -> int:
+        return self._valve_count
+
+    def add(self, command: ValveCommand) -> None:
+        """Validate ``command`` (ValueError) and merge it into each of its valves' timelines."""
+        validate_command(command, self._valve_count)
+        for valve in command.valves:
+            self._intervals[valve] = self._merge(
+                self._intervals.get(valve, []), (command.open_s, command.close_s)
+            )
+
+    def _merge(
+        self, intervals: list[tuple[float, float]], new: tuple[float, float]
+    ) -> list[tuple[float, float]]:
+        merged: list[tuple[float, float]] = []
+        start, end = new
+        for a, b in intervals:
+            if b + self._min_gap_s < start or end + self._min_gap_s < a:
+                merged.append((a, b))
+            else:
+                start, end = min(start, a), max(end, b)
+        merged.append((start, end))
+        merged.sort()
+        return merged
+
+    def intervals(self, valve: int) -> list[tuple[float, float]]:
+        """Merged (open_s, close_s) pulses of one valve, in time order."""
+        return list(self._intervals.get(valve, []))
+
+    def is_open(self, valve: int, t_s: float) -> bool:
+        """Whether ``valve`` is commanded open at ``t_s`` (open <= t < close)."""
+        return any(a <= t_s < b for a, b in self._intervals.get(valve, []))
+
+    def open_valves(self, t_s: float) -> list[int]:
+        """Sorted indices of the valves commanded open at ``t_s``."""
+        return sorted(v for v in self._intervals if self.is_open(v, t_s))
+
+    def prune(self, before_s: float) -> None:
+        """Forget pulses that closed at or before ``before_s`` (keeps memory bounded)."""
+        for valve in list(self._intervals):
+            kept = [(a, b) for a, b in self._intervals[valve] if b > before_s]
+            if kept:
+                self._intervals[valve] = kept
+            else:
+                del self._intervals[valve]
+
+    def clear(self) -> None:
+        """Forget all pulses (disarm)."""
+        self._intervals.clear()

@@ -1,0 +1,187 @@
+"""The project's own launcher (launch_ros is not installable from the wheels): each node its
+own process, lifecycle nodes configured then activated in the cell's order, clean shutdown on
+SIGINT/SIGTERM, and a non-zero exit with the node's name when any process dies."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sorter.cell.parameters import write_params_file
+from sorter.launching.specs import NodeSpec
+
+
+class LaunchError(RuntimeError):
+    """A node could not be started, configured or activated, or died: the text says which."""
+
+
+def executable_path(name: str) -> list[str]:
+    """The console script installed for `name` (pip puts it beside the interpreter; colcon
+    under lib/sorter)."""
+    prefix = Path(sys.prefix)
+    for candidate in (prefix / "lib" / "sorter" / name, prefix / "bin" / name):
+        if candidate.exists():
+            return [str(candidate)]
+    found = shutil.which(name)
+    if found:
+        return [found]
+    raise LaunchError(f"executable {name!r} not found: run the set-up (make setup)")
+
+
+class CellLauncher:
+    """Start, supervise and stop the cell's processes. Usable as a context manager."""
+
+    def __init__(
+        self,
+        specs: list[NodeSpec],
+        run_dir: Path,
+        log: Callable[[str], None] = print,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.specs = specs
+        self.run_dir = Path(run_dir)
+        self.log = log
+        self.env = dict(os.environ if env is None else env)
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.params_file = self.run_dir / "params.yaml"
+
+    # -- start ------------------------------------------------------------------------------
+    def start(self, activate_timeout_s: float = 30.0) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        write_params_file({s.name: s.parameters for s in self.specs}, self.params_file)
+        logs = self.run_dir / "logs"
+        logs.mkdir(exist_ok=True)
+        for spec in self.specs:
+            cmd = executable_path(spec.executable) + [
+                "--ros-args", "-r", f"__node:={spec.name}", "--params-file", str(self.params_file),
+            ]
+            out = open(logs / f"{spec.name}.log", "wb")  # noqa: SIM115 - lives with the process
+            self.procs[spec.name] = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+            )
+            self.log(f"started {spec.name} (pid {self.procs[spec.name].pid})")
+        self._bring_up(activate_timeout_s)
+
+    def _bring_up(self, timeout_s: float) -> None:
+        lifecycle = [s.name for s in self.specs if s.lifecycle]
+        if not lifecycle:
+            return
+        from sorter.launching.lifecycle_client import LifecycleClient
+
+        with LifecycleClient() as client:
+            for transition in ("configure", "activate"):
+                for name in lifecycle:
+                    deadline = time.monotonic() + timeout_s
+                    self.check_alive()
+                    ok, why = client.change_state(name, transition, deadline, self.check_alive)
+                    if not ok:
+                        raise LaunchError(
+                            f"{name}: {transition} failed ({why}); see {self.log_file(name)}"
+                        )
+                    self.log(f"{name}: {transition}d")
+
+    # -- supervise --------------------------------------------------------------------------
+    def log_file(self, name: str) -> Path:
+        return self.run_dir / "logs" / f"{name}.log"
+
+    def dead(self) -> list[tuple[str, int]]:
+        return [(n, p.returncode) for n, p in self.procs.items() if p.poll() is not None]
+
+    def check_alive(self) -> None:
+        dead = self.dead()
+        if dead:
+            name, code = dead[0]
+            tail = self.tail(name)
+            raise LaunchError(
+                f"node {name} died with exit code {code}; last log lines:\n{tail}"
+            )
+
+    def tail(self, name: str, lines: int = 15) -> str:
+        try:
+            text = self.log_file(name).read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no log)"
+        return "\n".join(text[-lines:])
+
+    def wait(self, duration_s: float | None = None, poll_s: float = 0.2) -> None:
+        """Supervise until `duration_s` passes (forever if None); raise if a node dies."""
+        end = None if duration_s is None else time.monotonic() + duration_s
+        while end is None or time.monotonic() < end:
+            self.check_alive()
+            time.sleep(poll_s)
+
+    # -- stop -------------------------------------------------------------------------------
+    def stop(self, timeout_s: float = 10.0) -> dict[str, int]:
+        """SIGINT in reverse start order, then SIGTERM/SIGKILL for stragglers."""
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout_s
+        for _name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        codes = {name: proc.returncode for name, proc in self.procs.items()}
+        self.log("stopped: " + ", ".join(f"{n}={c}" for n, c in codes.items()))
+        return codes
+
+    def __enter__(self) -> CellLauncher:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def write_effective_cell(cell: dict, run_dir: Path) -> dict:
+    """The cell as this run uses it (overrides applied), so the simulator and the report read
+    exactly what the nodes were given."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / "cell.yaml"
+    body = {k: v for k, v in cell.items() if not k.startswith("_")}
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return {**cell, "_source": str(path)}
+
+
+def launch_forever(specs: list[NodeSpec], run_dir: Path) -> int:
+    """`sorter launch`: run until SIGINT; exit 1 with the dead node's name if one dies."""
+    stop = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    launcher = CellLauncher(specs, run_dir)
+    try:
+        launcher.start()
+        print("cell running; Ctrl-C to stop", flush=True)
+        while not stop["now"]:
+            launcher.check_alive()
+            time.sleep(0.2)
+    except LaunchError as err:
+        print(f"launch failed: {err}", file=sys.stderr)
+        launcher.stop()
+        return 1
+    launcher.stop()
+    return 0

@@ -1,0 +1,52 @@
+"""Which processes make up the cell, in start order, with their parameters: derived from the
+cell description, and shared by launch/cell.launch.py and the project's own launcher."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sorter.cell.parameters import node_parameters
+
+# (node name = executable name, lifecycle?) in the order they are configured and activated:
+# the belt must run and the detector be calibrated before particles are decided.
+CELL_NODES: tuple[tuple[str, bool], ...] = (
+    ("belt", True),
+    ("feeder", True),
+    ("xrt_acquisition", True),
+    ("segmentation", False),
+    ("classification", False),
+    ("size_estimation", False),
+    ("ejector", True),
+    ("cell_monitor", False),
+)
+SIM_NODE = "sim_world"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    executable: str
+    lifecycle: bool
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def cell_node_specs(
+    cell: dict, driver: str = "sim", simulate: bool = True, seed: int | None = None
+) -> list[NodeSpec]:
+    params = node_parameters(cell, driver=driver)
+    specs = []
+    if simulate:
+        specs.append(
+            NodeSpec(
+                SIM_NODE,
+                SIM_NODE,
+                False,
+                {
+                    "cell_file": cell["_source"],
+                    "seed": int(cell["feed"]["seed"] if seed is None else seed),
+                },
+            )
+        )
+    specs += [NodeSpec(name, name, lifecycle, params[name]) for name, lifecycle in CELL_NODES]
+    return specs
