@@ -1,0 +1,130 @@
+"""belt (lifecycle): drives the belt at its set-point and publishes the measured state
+(encoder position and speed estimated from it) that every time-critical stage schedules from.
+
+Subscribes: belt/speed_setpoint (std_msgs/Float64 [m/s]); (driver) sim/belt/encoder.
+Publishes:  belt/state (sorter_interfaces/BeltState, at each encoder sample); /diagnostics.
+Services:   belt/set_speed (sorter_interfaces/SetBeltSpeed).
+Deactivate stops the belt."""
+
+from __future__ import annotations
+
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from std_msgs.msg import Float64
+from sorter_interfaces.msg import BeltState
+from sorter_interfaces.srv import SetBeltSpeed
+
+from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
+from sorter.belt.drivers import DRIVERS
+from sorter.common import qos
+from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.node_utils import guarded, run_node
+from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.timeutil import to_time_msg
+
+PARAMETERS = [
+    ParamSpec("driver", str, "belt drive driver", choices=tuple(DRIVERS), read_only=True),
+    ParamSpec("speed_setpoint_m_s", float, "belt speed set-point [m/s]", min=0.0, max=10.0),
+    ParamSpec("max_speed_m_s", float, "drive limit [m/s]", min=0.1, max=10.0, read_only=True),
+    ParamSpec("state_rate_hz", float, "nominal encoder/state rate [Hz]", min=1.0, max=2000.0,
+              read_only=True),
+    ParamSpec("speed_window_s", float, "encoder window for the speed estimate [s]",
+              default=0.05, min=0.005, max=1.0),
+]
+
+
+class BeltNode(LifecycleNode):
+    def __init__(self) -> None:
+        super().__init__("belt")
+        self.params = declare_parameters(self, PARAMETERS)
+        self.diag = NodeDiagnostics(self, "belt_drive")
+        self.limiter = SpeedCommandLimiter(self.params["max_speed_m_s"])
+        self.limiter.validate(self.params["speed_setpoint_m_s"])
+        self.estimator = EncoderSpeedEstimator(self.params["speed_window_s"])
+        self.driver = DRIVERS[self.params["driver"]](self, self.on_encoder)
+        self.active = False
+        self.state_pub = None
+        self.add_on_set_parameters_callback(self._check_speed_limit)
+        self.add_post_set_parameters_callback(self._speed_changed)
+        self.create_subscription(Float64, "belt/speed_setpoint", self.on_setpoint, qos.STATE)
+        self.create_service(SetBeltSpeed, "belt/set_speed", self.on_set_speed)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.state_pub = self.create_lifecycle_publisher(BeltState, "belt/state", qos.STATE)
+        self.driver.start()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = True
+        self.driver.command_speed(self.params["speed_setpoint_m_s"])
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.active = False
+        self.driver.command_speed(0.0)
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.driver.stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.driver.stop()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _check_speed_limit(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name == "speed_setpoint_m_s":
+                try:
+                    self.limiter.validate(param.value)
+                except ValueError as err:
+                    return SetParametersResult(successful=False, reason=str(err))
+        return SetParametersResult(successful=True)
+
+    def _speed_changed(self, params: list[Parameter]) -> None:
+        for param in params:
+            if param.name == "speed_setpoint_m_s" and self.active:
+                self.driver.command_speed(param.value)
+
+    def apply_setpoint(self, speed: float) -> None:
+        """Every set-point path (topic, service, `ros2 param set`) goes through the parameter,
+        so it is validated once and always visible."""
+        result = self.set_parameters(
+            [Parameter("speed_setpoint_m_s", Parameter.Type.DOUBLE, float(speed))]
+        )[0]
+        if not result.successful:
+            raise ValueError(result.reason)
+
+    @guarded("setpoint")
+    def on_setpoint(self, msg: Float64) -> None:
+        self.apply_setpoint(msg.data)
+
+    def on_set_speed(self, request: SetBeltSpeed.Request, response: SetBeltSpeed.Response):
+        try:
+            self.apply_setpoint(request.speed_m_s)
+        except ValueError as err:
+            self.diag.reject("setpoint", str(err))
+            response.success, response.message = False, str(err)
+            return response
+        response.success, response.message = True, f"belt speed set to {request.speed_m_s} m/s"
+        return response
+
+    @guarded("encoder")
+    def on_encoder(self, stamp_s: float, encoder_m: float) -> None:
+        speed = self.estimator.update(stamp_s, encoder_m)
+        if self.state_pub is None:
+            return
+        msg = BeltState()
+        msg.header.stamp = to_time_msg(stamp_s)
+        msg.header.frame_id = "belt"
+        msg.encoder_position_m = float(encoder_m)
+        msg.speed_m_s = float(speed) if speed is not None else 0.0
+        msg.speed_setpoint_m_s = float(self.params["speed_setpoint_m_s"]) if self.active else 0.0
+        msg.running = bool(msg.speed_m_s > 1e-3)
+        self.state_pub.publish(msg)
+        self.diag.set_value("speed_m_s", msg.speed_m_s)
+
+
+def main() -> int:
+    return run_node(BeltNode)

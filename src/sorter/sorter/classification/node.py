@@ -1,0 +1,86 @@
+"""classification: ore/waste probability per particle from dual-energy R compared at equal
+high-energy attenuation (the H-L curve), threshold curve from the cell description.
+
+Subscribes: particles/segmented (sorter_interfaces/ParticleArray).
+Publishes:  particles/classified (sorter_interfaces/ParticleArray); /diagnostics.
+A particle with malformed crops is dropped and counted; the rest of its array goes on."""
+
+from __future__ import annotations
+
+from rclpy.node import Node
+from sorter_interfaces.msg import ParticleArray
+
+from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
+from sorter.common import qos
+from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.node_utils import guarded, run_node
+from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.particles import particle_crops
+
+PARAMETERS = [
+    ParamSpec("r_threshold_curve", list,
+              "H-L threshold curve, flattened (a_H0, R0, a_H1, R1, ...)", min=0.0, max=50.0,
+              min_length=2),
+    ParamSpec("r_scale", float, "logistic width of P(ore) around the curve", min=1e-4, max=10.0),
+    ParamSpec("core_erosion_px", int, "edge pixels left out of R", min=0, max=10),
+]
+
+
+def curve_points(flat: list[float]) -> list[tuple[float, float]]:
+    if len(flat) % 2:
+        raise ValueError(f"r_threshold_curve needs (a_H, R) pairs, got {len(flat)} values")
+    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
+
+
+class ClassificationNode(Node):
+    def __init__(self) -> None:
+        super().__init__("classification")
+        self.params = declare_parameters(self, PARAMETERS)
+        self.diag = NodeDiagnostics(self, "classification")
+        self.classifier = self._build()
+        # Rebuild after every accepted change; a curve the core refuses keeps the old one.
+        self.add_post_set_parameters_callback(lambda _p: self._rebuild())
+        self.classified = 0
+        self.pub = self.create_publisher(ParticleArray, "particles/classified", qos.PARTICLES)
+        self.create_subscription(ParticleArray, "particles/segmented", self.on_particles,
+                                 qos.PARTICLES)
+
+    def _build(self) -> DualEnergyClassifier:
+        p = self.params
+        return DualEnergyClassifier(
+            ClassifierConfig(
+                r_threshold_curve=curve_points(p["r_threshold_curve"]),
+                r_scale=p["r_scale"],
+                core_erosion_px=p["core_erosion_px"],
+            )
+        )
+
+    def _rebuild(self) -> None:
+        try:
+            self.classifier = self._build()
+        except ValueError as err:
+            self.diag.set_error(f"classifier parameters refused, previous kept: {err}")
+
+    @guarded("particles")
+    def on_particles(self, msg: ParticleArray) -> None:
+        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
+        for particle in msg.particles:
+            try:
+                mask, low, high = particle_crops(particle)
+                result = self.classifier.classify(mask, low, high)
+            except ValueError as err:
+                self.diag.reject("particle", str(err))
+                continue
+            particle.classified = True
+            particle.ratio_r = float(result.ratio_r)
+            particle.mean_attenuation_high = float(result.mean_attenuation_high)
+            particle.ore_probability = float(result.ore_probability)
+            particle.is_ore = bool(result.is_ore)
+            out.particles.append(particle)
+        self.classified += len(out.particles)
+        self.pub.publish(out)
+        self.diag.set_value("particles_classified", self.classified)
+
+
+def main() -> int:
+    return run_node(ClassificationNode, threads=1)
