@@ -23,16 +23,33 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+DEFAULT_TRIAL = Path(__file__).resolve().parents[3] / "sim" / "trials" / "default.yaml"
+
+
+def load_trial(path: str | Path) -> dict[str, Any]:
+    """A trial definition: duration and cell overrides (sim/trials/*.yaml)."""
+    try:
+        trial = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise SystemExit(f"cannot read trial definition {path}: {err}") from err
+    if not isinstance(trial, dict) or "duration_s" not in trial:
+        raise SystemExit(f"trial definition {path} needs duration_s (and optional overrides)")
+    return trial
+
+
 def cmd_trial(args: argparse.Namespace) -> int:
     from sorter.trial.report import print_summary, summarise, write_report
     from sorter.trial.runner import isolate_ros_domain, run_trial
 
-    cell = load_cell(args.cell, parse_overrides(args.set))
+    trial = load_trial(args.trial)
+    overrides = {**trial.get("overrides", {}), **parse_overrides(args.set)}
+    duration = float(args.duration if args.duration is not None else trial["duration_s"])
+    cell = load_cell(args.cell, overrides)
     run_dir = Path(args.out or f"results/trial-{time.strftime('%Y%m%d-%H%M%S')}")
     domain = isolate_ros_domain()
-    print(f"trial: {cell['cell']['name']}, {args.duration:.0f} s, ROS domain {domain} "
+    print(f"trial {args.trial}: {cell['cell']['name']}, {duration:.0f} s, ROS domain {domain} "
           f"(localhost only), results in {run_dir}")
-    result = run_trial(cell, args.duration, run_dir, seed=args.seed)
+    result = run_trial(cell, duration, run_dir, seed=args.seed)
     summary = summarise(result)
     report = write_report(result, summary)
     print_summary(summary, report)
@@ -72,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     trial = sub.add_parser("trial", help="run a simulated sorting trial and report it")
-    trial.add_argument("--duration", type=float, default=60.0, help="seconds of feed")
+    trial.add_argument("--trial", default=str(DEFAULT_TRIAL), help="trial definition YAML")
+    trial.add_argument("--duration", type=float, default=None,
+                       help="seconds of feed (default: the trial definition's)")
     trial.add_argument("--seed", type=int, default=None, help="simulator seed (default: cell)")
     trial.add_argument("--out", help="results folder")
     trial.set_defaults(func=cmd_trial)

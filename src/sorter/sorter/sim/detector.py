@@ -7,7 +7,9 @@ beam, photon (Poisson) noise, read noise and 16-bit clipping. Raw counts per pix
 
     I = dark + gain_px * counts_per_photon * Poisson(N0 * exp(-(mu_belt t_belt + A))) + read
 
-where A = sum over the particles in the ray of mu * t (stacked particles add). No ROS import.
+where A = sum over the particles in the ray of mu * t (stacked particles add). Poisson draws
+are exact below 100 photons and normal-approximated above (see `Detector._photons`).
+No ROS import.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from sorter import physics
 
 UINT16_MAX = 65535
+POISSON_EXACT_BELOW = 100.0  # photons; see Detector._photons
 
 
 class ReferenceKind(enum.IntEnum):
@@ -134,21 +137,45 @@ class Detector:
             -(self.belt_attenuation[channel] + np.asarray(attenuation, dtype=np.float64)))
         return self.spec.dark_counts + self.spec.counts_per_photon * self.gain[channel] * photons
 
+    def _photons(self, mean: np.ndarray) -> np.ndarray:
+        """Poisson photon counts for the float32 means `mean`.
+
+        Exact Poisson where the mean is below POISSON_EXACT_BELOW (thick rock, where counting
+        statistics shape the signal); above it the rounded normal N(mean, mean), whose
+        skewness 1/sqrt(mean) <= 0.1 is far below what read noise and the 8-counts-per-photon
+        quantisation leave visible, at a fifth of the cost (it keeps rendering real-time at
+        7 m/s).
+        """
+        rng = self._rng
+        photons = rng.standard_normal(mean.shape, dtype=np.float32)
+        photons *= np.sqrt(mean)
+        photons += mean
+        np.rint(photons, out=photons)
+        np.maximum(photons, 0.0, out=photons)
+        dim = mean < POISSON_EXACT_BELOW
+        if dim.any():
+            photons[dim] = rng.poisson(mean[dim])
+        return photons
+
     def _channel(self, channel: int, attenuation: np.ndarray | None, lines: int,
                  source_on: bool) -> np.ndarray:
         spec, rng = self.spec, self._rng
         shape = (lines, spec.pixels)
         if source_on:
-            total = np.full(shape, self.belt_attenuation[channel], dtype=np.float64)
+            total = np.full(shape, -self.belt_attenuation[channel], dtype=np.float32)
             if attenuation is not None:
-                total += attenuation
-            photons = rng.poisson(self._photons_source[channel] * np.exp(-total))
-            signal = photons.astype(np.float32) * self._counts_scale[channel]
+                total -= attenuation
+            np.exp(total, out=total)
+            total *= self._photons_source[channel]
+            signal = self._photons(total)
+            signal *= self._counts_scale[channel]
         else:
             signal = np.zeros(shape, dtype=np.float32)
         signal += spec.dark_counts
         if spec.read_noise_counts > 0.0:
-            signal += spec.read_noise_counts * rng.standard_normal(shape, dtype=np.float32)
+            noise = rng.standard_normal(shape, dtype=np.float32)
+            noise *= spec.read_noise_counts
+            signal += noise
         np.rint(signal, out=signal)
         np.clip(signal, 0.0, UINT16_MAX, out=signal)
         return signal.astype(np.uint16)

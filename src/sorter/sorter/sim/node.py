@@ -29,6 +29,7 @@ import numpy as np
 import rclpy
 import yaml
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -50,6 +51,7 @@ from sorter_interfaces.srv import AcquireReference
 FRAME = "belt"
 OUTCOME_RATE_HZ = 2.0
 MAX_REFERENCE_LINES = 65535
+MAX_LATCH_BACKLOG_S = 0.5    # older unpublished encoder latches are skipped, not flooded
 
 
 def _reliable(depth: int) -> QoSProfile:
@@ -139,8 +141,15 @@ class SimWorldNode(Node):
         self.create_subscription(EjectCommand, "sim/valves/command", self._on_valve,
                                  _reliable(100))
         self.create_service(AcquireReference, "sim/xrt/acquire_reference", self._on_reference)
+        # One timer drives everything at step_s: encoder latches fall on their own exact
+        # grid (start + k / rate) and are published from the step that passes them, so the
+        # stamps are regular even when a strip render delays a tick, and the executor wakes
+        # 250 times a second instead of 450.
+        self._latch_period = 1.0 / encoder_rate
+        self._latch_origin = self.world.time_s
+        self._latch_index = 1
+        self.encoder_skipped = 0
         self.create_timer(step_s, self._on_step)
-        self.create_timer(1.0 / encoder_rate, self._on_encoder)
         self.create_timer(1.0 / OUTCOME_RATE_HZ, self._on_outcomes)
         self.get_logger().info(
             f"world from {cell_file} (seed {seed}), step {step_s * 1e3:.1f} ms, "
@@ -187,7 +196,17 @@ class SimWorldNode(Node):
     # -- callbacks --------------------------------------------------------------------------
     @_guard
     def _on_step(self) -> None:
-        self._advance()
+        now = self._advance()
+        next_latch = self._latch_origin + self._latch_index * self._latch_period
+        if now - next_latch > MAX_LATCH_BACKLOG_S:  # stalled process: do not flood
+            behind = int((now - next_latch) / self._latch_period)
+            self.encoder_skipped += behind
+            self._latch_index += behind
+            next_latch = self._latch_origin + self._latch_index * self._latch_period
+        while next_latch <= now:
+            self._publish_encoder(next_latch)
+            self._latch_index += 1
+            next_latch = self._latch_origin + self._latch_index * self._latch_period
 
     @_guard
     def _on_speed(self, msg: Float64) -> None:
@@ -222,10 +241,8 @@ class SimWorldNode(Node):
         elif status is CommandStatus.INVALID:
             self._reject(f"invalid valve command {command}: dropped")
 
-    @_guard
-    def _on_encoder(self) -> None:
-        self._advance()
-        sample = self.world.encoder_sample()
+    def _publish_encoder(self, latch_s: float) -> None:
+        sample = self.world.encoder_sample(latch_s)
         msg = BeltState()
         msg.header.stamp = to_time_msg(sample.stamp_s)
         msg.header.frame_id = FRAME
@@ -308,6 +325,9 @@ def main(args: list[str] | None = None) -> int:
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RCLError:
+        if rclpy.ok():  # SIGTERM shuts the context down under a waiting executor: that is a
+            raise       # clean stop; anything else is a real failure
     except (ValueError, KeyError, OSError, yaml.YAMLError) as err:
         print(f"[sim_world] cannot start: {err}", file=sys.stderr)
         code = 1

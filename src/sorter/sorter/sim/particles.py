@@ -1,10 +1,10 @@
 """Irregular ore particles, rasterised on the detector grid.
 
 A particle is what the X-ray line scan can see of a rock: a footprint and a thickness map
-sampled at the detector's pixel centres (pitch p across the belt, and p along travel because
-lines are triggered every p of encoder travel). Everything the scorer needs as truth (mass,
-grade, pay-mineral mass) is computed from that same map, so images and truth can never
-disagree about how much rock there is.
+sampled on the detector grid (pitch p across the belt, and p along travel because lines are
+triggered every p of encoder travel; sorter.sim.world says where the samples fall).
+Everything the scorer needs as truth (mass, grade, pay-mineral mass) is computed from that
+same map, so images and truth can never disagree about how much rock there is.
 
 Shape model, chosen because it is cheap, reproducible and irregular enough to exercise
 segmentation, sizing and the thickness-dependent R of the H-L plane:

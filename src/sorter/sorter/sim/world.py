@@ -24,6 +24,7 @@ import enum
 import heapq
 import itertools
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ import numpy as np
 from sorter.sim.detector import Detector, DetectorSpec
 from sorter.sim.particles import FeedSpec, Particle, ParticleGenerator
 from sorter.sim.scorer import Bin, Outcome
+
+HISTORY_S = 1.0  # belt trajectory kept for encoder latches in the past
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,7 @@ class World:
         self._strip_first_time: float | None = self.time_s  # the belt starts at line 0
         self._strips: list[RenderedStrip] = []
         self._outcomes: list[Outcome] = []
+        self._history: deque[Segment] = deque()
 
     # -- commands ---------------------------------------------------------------------------
     def set_belt_speed(self, speed_m_s: float) -> None:
@@ -383,12 +387,28 @@ class World:
     def particles_on_belt(self) -> list[PlacedParticle]:
         return list(self._on_belt)
 
-    def encoder_sample(self) -> EncoderSample:
+    def position_at(self, t_s: float) -> float:
+        """Exact belt position at a past time within the last HISTORY_S seconds (how a drive
+        latches encoder counts at regular instants, whenever its host gets to read them)."""
+        if t_s > self.time_s or (self._history and t_s < self._history[0].t0) \
+                or (not self._history and t_s != self.time_s):
+            raise ValueError(f"time {t_s} outside the kept trajectory")
+        if t_s == self.time_s or not self._history:
+            return self.belt.position
+        for seg in reversed(self._history):  # latches are nearly always in the last step
+            if seg.t0 <= t_s:
+                return seg.position(min(t_s - seg.t0, seg.duration))
+        return self._history[0].x0
+
+    def encoder_sample(self, at_s: float | None = None) -> EncoderSample:
+        """Encoder latch at `at_s` (default: the world's time), quantised to the encoder step.
+        The set-point and running flag are the drive's current status bits."""
+        at_s = self.time_s if at_s is None else float(at_s)
         step = self.config.encoder_step_m
-        position = self.belt.position
+        position = self.position_at(at_s)
         if step > 0.0:
             position = math.floor(position / step + 1e-9) * step
-        return EncoderSample(self.time_s, position, self.belt.command, self.belt.speed > 0.0)
+        return EncoderSample(at_s, position, self.belt.command, self.belt.speed > 0.0)
 
     def pop_strips(self) -> list[RenderedStrip]:
         strips, self._strips = self._strips, []
@@ -458,6 +478,10 @@ class World:
         self._nozzle_events(segments)
         self.time_s = now_s
         self.valves.prune(now_s - 1.0)
+        self._history.extend(segments)
+        while self._history and self._history[0].t0 + self._history[0].duration \
+                < now_s - HISTORY_S:
+            self._history.popleft()
 
     def _scan_events(self, segments: list[Segment]) -> None:
         x_end = segments[-1].x_end
@@ -507,8 +531,8 @@ class World:
     def attenuation(self, first_line: int, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
         """sum(mu * t) maps (low, high) of the particles in lines [first_line, +n_lines)."""
         pixels = self.config.detector.pixels
-        att_low = np.zeros((n_lines, pixels), dtype=np.float64)
-        att_high = np.zeros((n_lines, pixels), dtype=np.float64)
+        att_low = np.zeros((n_lines, pixels), dtype=np.float32)
+        att_high = np.zeros((n_lines, pixels), dtype=np.float32)
         last = first_line + n_lines
         for placed in self._on_belt:
             if placed.line0 >= last or placed.line_end <= first_line:
