@@ -6,6 +6,7 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sorter.ejector.core import (
@@ -321,6 +322,14 @@ def test_config_defaults() -> None:
     assert config.close_response_time_s == config.response_time_s
     assert config.max_belt_age_s == 0.5
     assert config.bar_width_m == pytest.approx(0.4)
+
+
+def test_numpy_integers_accepted() -> None:
+    config = make_config(valve_count=np.int64(32))
+    assert config.valve_count == 32 and type(config.valve_count) is int
+    target = make_target(particle_id=np.uint64(7))
+    command = EjectionScheduler(config).decide(target, BELT, 10.0).command
+    assert command is not None and type(command.particle_id) is int
 
 
 def test_config_from_cell_yaml() -> None:

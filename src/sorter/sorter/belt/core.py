@@ -33,7 +33,9 @@ class EncoderSpeedEstimator:
     def __init__(self, window_s: float = 0.05) -> None:
         window = float(window_s)
         if not math.isfinite(window) or window <= 0.0:
-            raise ValueError(f"EncoderSpeedEstimator.window_s must be finite and > 0, got {window_s!r}")
+            raise ValueError(
+                f"EncoderSpeedEstimator.window_s must be finite and > 0, got {window_s!r}"
+            )
         self._window_s = window
         self._samples: deque[tuple[float, float]] = deque()
         self._speed: float | None = None
@@ -84,9 +86,7 @@ class EncoderSpeedEstimator:
                     f"encoder stamp not increasing: {stamp!r} s after {last_stamp!r} s"
                 )
             if encoder < last_encoder:
-                raise ValueError(
-                    f"encoder went backwards: {encoder!r} m after {last_encoder!r} m"
-                )
+                raise ValueError(f"encoder went backwards: {encoder!r} m after {last_encoder!r} m")
         self._samples.append((stamp, encoder))
         horizon = stamp - self._window_s
         while self._samples[0][0] < horizon:

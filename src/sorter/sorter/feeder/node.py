@@ -140,14 +140,19 @@ class FeederNode(LifecycleNode):
         now = self.get_clock().now().nanoseconds * 1e-9
         dt = 0.0 if self.last_step_s is None else now - self.last_step_s
         self.last_step_s = now
+        measured = self.flow.value
         if self.active:
-            self.drive = self.controller.update(self.flow.value, self.occupancy, dt)
+            # Until the scan has measured anything, run open loop on the feed-forward.
+            if measured is None:
+                self.drive = self.controller.feed_forward
+            else:
+                self.drive = self.controller.update(measured, self.occupancy, dt)
             self.driver.set_drive(self.drive)
         status = FeederStatus()
         status.header.stamp = self.get_clock().now().to_msg()
         status.active = self.active
         status.setpoint_kg_h = float(self.params["feed_rate_kg_h"])
-        status.measured_kg_h = float(self.flow.value)
+        status.measured_kg_h = float(measured or 0.0)
         status.occupancy = float(self.occupancy)
         status.occupancy_limit = float(self.params["occupancy_limit"])
         status.drive = float(self.drive)

@@ -43,6 +43,23 @@ class MetricsSnapshot:
     belt_speed_m_s: float = math.nan
     feed_setpoint_kg_h: float = math.nan
 
+    # Short aliases (read-only) used by the cell_monitor node.
+    @property
+    def scanned(self) -> int:
+        return self.particles_scanned
+
+    @property
+    def measured(self) -> int:
+        return self.particles_measured
+
+    @property
+    def dropped(self) -> int:
+        return self.dropped_inputs
+
+    @property
+    def missed(self) -> int:
+        return self.missed_ejections
+
 
 def _finite(name: str, value: float) -> float:
     try:

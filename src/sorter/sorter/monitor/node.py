@@ -38,7 +38,9 @@ class CellMonitorNode(Node):
         super().__init__("cell_monitor")
         self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "cell")
-        self.core = CellMetricsCore(self.params["window_s"])
+        self.core = CellMetricsCore(
+            self.params["window_s"], start_s=self.get_clock().now().nanoseconds * 1e-9
+        )
         self.ejector = EjectorStatus()
         self.belt_speed = 0.0
         self.feed_setpoint = 0.0
