@@ -6,7 +6,6 @@ Nodes, their order and their parameters come from sorter.launching.specs, the sa
 project's own launcher (`sorter launch`) uses, so both start the same cell from one description.
 Lifecycle nodes are configured when their process starts and activated once inactive."""
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, OpaqueFunction, RegisterEventHandler
 from launch.events import matches_action
 from launch.substitutions import LaunchConfiguration
@@ -15,6 +14,7 @@ from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
 from lifecycle_msgs.msg import Transition
 
+from launch import LaunchDescription
 from sorter.cell.description import default_cell_path, load_cell
 from sorter.launching.specs import cell_node_specs
 

@@ -14,7 +14,7 @@ STAMP="$VENV/.sorter-setup-$ROS_DISTRO.stamp"
 
 inputs_hash() {
   cat tools/setup.sh requirements/ros-"$ROS_DISTRO".txt requirements/lock-"$ROS_DISTRO".txt \
-    requirements/python.txt src/sorter/setup.py src/sorter_interfaces/CMakeLists.txt \
+    requirements/python.txt src/sorter/setup.py src/sorter/setup.cfg src/sorter_interfaces/CMakeLists.txt \
     src/sorter_interfaces/package.xml src/sorter_interfaces/msg/* src/sorter_interfaces/srv/* \
     | sha256sum | cut -d' ' -f1
 }

@@ -63,7 +63,9 @@ def _launch_file_nodes(monkeypatch, context: dict[str, str]) -> tuple[list, dict
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     entities = description.args[0]
-    declared = {e.args[0]: e.kwargs for e in entities if isinstance(e, kinds["DeclareLaunchArgument"])}
+    declared = {
+        e.args[0]: e.kwargs for e in entities if isinstance(e, kinds["DeclareLaunchArgument"])
+    }
     opaque = [e for e in entities if isinstance(e, kinds["OpaqueFunction"])]
     assert len(opaque) == 1
     actions = opaque[0].kwargs["function"](context)

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 from std_msgs.msg import Float64
-from sorter_interfaces.msg import BeltState
 
 from sorter.common import qos
 from sorter.common.timeutil import from_time_msg
+from sorter_interfaces.msg import BeltState
 
 
 class SimBeltDriver:

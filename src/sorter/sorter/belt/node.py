@@ -12,8 +12,6 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
-from sorter_interfaces.msg import BeltState
-from sorter_interfaces.srv import SetBeltSpeed
 
 from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
 from sorter.belt.drivers import DRIVERS
@@ -22,6 +20,8 @@ from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import to_time_msg
+from sorter_interfaces.msg import BeltState
+from sorter_interfaces.srv import SetBeltSpeed
 
 PARAMETERS = [
     ParamSpec("driver", str, "belt drive driver", choices=tuple(DRIVERS), read_only=True),

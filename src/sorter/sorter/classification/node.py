@@ -8,7 +8,6 @@ A particle with malformed crops is dropped and counted; the rest of its array go
 from __future__ import annotations
 
 from rclpy.node import Node
-from sorter_interfaces.msg import ParticleArray
 
 from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
 from sorter.common import qos
@@ -16,6 +15,7 @@ from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.particles import particle_crops
+from sorter_interfaces.msg import ParticleArray
 
 PARAMETERS = [
     ParamSpec("r_threshold_curve", list,

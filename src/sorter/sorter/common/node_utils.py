@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sorter.common.images import ImageError
@@ -47,27 +48,44 @@ def wait_for_future(future: Any, timeout_s: float) -> Any:
 
 
 def run_node(factory: Callable[[], Any], threads: int = 2) -> int:
-    """Standard main(): spin until SIGINT/SIGTERM, shut down cleanly, exit 1 if start failed."""
+    """Standard main(): spin until SIGINT/SIGTERM and exit 0; exit 1, saying why on stderr, if
+    the node refuses its parameters at start."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy._rclpy_pybind11 import RCLError
+    from rclpy.exceptions import ParameterException
+    from rclpy.executors import (
+        ExternalShutdownException,
+        MultiThreadedExecutor,
+        SingleThreadedExecutor,
+    )
 
     rclpy.init(args=sys.argv)
     node = None
-    code = 0
     try:
-        node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        try:
+            node = factory()
+        except (ValueError, ParameterException) as err:
+            # ValueError: our specs refused a value (or a missing one); ParameterException:
+            # rclpy refused an override against its descriptor (type or range) at declare.
+            print(f"[{Path(sys.argv[0]).name or 'node'}] cannot start: {err}", file=sys.stderr)
+            return 1
+        # One thread: the single-threaded executor (rclpy warns about, and pays the thread
+        # pool of, a multi-threaded one with a single thread).
+        executor = (SingleThreadedExecutor() if threads <= 1
+                    else MultiThreadedExecutor(num_threads=threads))
         executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as err:  # parameters refused at start: say why, exit non-zero
-        print(f"[{getattr(node, 'get_name', lambda: 'node')()}] cannot start: {err}",
-              file=sys.stderr)
-        code = 1
+    except RCLError:
+        # SIGINT or SIGTERM shuts the context down under a waiting executor, which may raise
+        # "context is not valid" instead of ExternalShutdownException: a clean stop. With
+        # the context still valid it is a real failure.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
-    return code
+    return 0

@@ -26,7 +26,9 @@ PARTICLES = QoSProfile(
 COMMANDS = PARTICLES
 
 # High-rate state (belt encoder, occupancy): the latest value matters.
-STATE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE)
+STATE = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.RELIABLE
+)
 
 # Calibration and model info: late joiners get the last value.
 LATCHED = QoSProfile(

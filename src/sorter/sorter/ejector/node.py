@@ -13,7 +13,6 @@ import math
 from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from sorter_interfaces.msg import BeltState, EjectCommand, EjectorStatus, ParticleArray
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -22,6 +21,7 @@ from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
 from sorter.ejector.core import BeltSample, EjectionScheduler, EjectionTarget, EjectorConfig
 from sorter.ejector.sim_driver import DRIVERS
+from sorter_interfaces.msg import BeltState, EjectCommand, EjectorStatus, ParticleArray
 
 PARAMETERS = [
     ParamSpec("driver", str, "valve driver", choices=tuple(DRIVERS), read_only=True),

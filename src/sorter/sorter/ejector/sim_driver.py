@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sorter_interfaces.msg import EjectCommand
-
 from sorter.common import qos
 from sorter.common.timeutil import to_time_msg
 from sorter.ejector.core import ValveCommand
+from sorter_interfaces.msg import EjectCommand
 
 
 class SimValveDriver:

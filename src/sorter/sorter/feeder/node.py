@@ -16,8 +16,6 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
-from sorter_interfaces.msg import BeltOccupancy, FeederStatus
-from sorter_interfaces.srv import SetFeedRate
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -26,6 +24,8 @@ from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
 from sorter.feeder.core import FeedController, FeederConfig, MassFlowFilter
 from sorter.feeder.drivers import DRIVERS
+from sorter_interfaces.msg import BeltOccupancy, FeederStatus
+from sorter_interfaces.srv import SetFeedRate
 
 PARAMETERS = [
     ParamSpec("driver", str, "feeder driver", choices=tuple(DRIVERS), read_only=True),

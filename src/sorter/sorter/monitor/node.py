@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
+
+from sorter.common import qos
+from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.node_utils import guarded, run_node
+from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.timeutil import from_time_msg
+from sorter.monitor.core import CellMetricsCore
 from sorter_interfaces.msg import (
     BeltState,
     CellMetrics,
@@ -18,13 +25,6 @@ from sorter_interfaces.msg import (
     FeederStatus,
     ParticleArray,
 )
-
-from sorter.common import qos
-from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
-from sorter.common.timeutil import from_time_msg
-from sorter.monitor.core import CellMetricsCore
 
 PARAMETERS = [
     ParamSpec("window_s", float, "rolling window for rates [s]", min=0.5, max=3600.0),

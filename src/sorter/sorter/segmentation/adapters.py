@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sorter_interfaces.msg import Particle
-
 from sorter.common.images import image_to_array
 from sorter.common.particles import fill_crops
 from sorter.common.timeutil import from_time_msg, to_time_msg
 from sorter.segmentation.core import SegmentedParticle, Strip
 from sorter.xrt.core import attenuation_from_mono16
+from sorter_interfaces.msg import Particle
 
 
 def strip_from_msg(msg: Any) -> Strip:

@@ -8,7 +8,6 @@ Publishes:  particles/segmented (sorter_interfaces/ParticleArray, reliable, one 
 from __future__ import annotations
 
 from rclpy.node import Node
-from sorter_interfaces.msg import BeltOccupancy, ParticleArray, XrtStrip
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -17,6 +16,7 @@ from sorter.common.params import ParamSpec, declare_parameters
 from sorter.physics import mass_attenuation_m2_kg
 from sorter.segmentation.adapters import particle_to_msg, strip_from_msg
 from sorter.segmentation.core import SegmentationConfig, StripSegmenter
+from sorter_interfaces.msg import BeltOccupancy, ParticleArray, XrtStrip
 
 PARAMETERS = [
     ParamSpec("attenuation_threshold", float, "high-channel ln(I0/I) that marks a particle",
@@ -91,7 +91,8 @@ class SegmentationNode(Node):
         occupancy = BeltOccupancy()
         occupancy.header = msg.header
         occupancy.occupancy = float(result.occupancy)
-        occupancy.mass_flow_kg_s = result.attenuation_high_sum / self.mu_high * pixel_area / duration
+        mass_kg = result.attenuation_high_sum / self.mu_high * pixel_area
+        occupancy.mass_flow_kg_s = mass_kg / duration
         occupancy.strip_duration_s = duration
         self.occupancy_pub.publish(occupancy)
 

@@ -7,6 +7,7 @@ over topics, the seams the sim drivers of the other nodes use:
   pub  sim/belt/encoder            sorter_interfaces/BeltState  encoder latch (position only)
   pub  sim/xrt/raw                 sorter_interfaces/XrtStrip   raw mono16 strips
   pub  sim/truth/outcomes          sorter_interfaces/ParticleOutcomeArray   truth, 2 Hz
+  pub  /diagnostics                rejected commands, world counters (as every node)
   srv  sim/xrt/acquire_reference   sorter_interfaces/srv/AcquireReference
 
 The world runs in real time on the node's clock: every callback first steps the world to
@@ -17,25 +18,19 @@ the belt node estimates speed from positions, as it must with a real encoder.
 
 from __future__ import annotations
 
-import functools
 import math
-import sys
 import traceback
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import rclpy
-import yaml
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
 from std_msgs.msg import Float64
 
+from sorter.cell.description import default_cell_path, load_cell
+from sorter.common import qos
+from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.images import array_to_image
+from sorter.common.node_utils import guarded, run_node
 from sorter.common.timeutil import from_time_msg, to_time_msg
 from sorter.sim.detector import ReferenceKind
 from sorter.sim.world import CommandStatus, RenderedStrip, ValveCommand, World, world_from_cell
@@ -54,51 +49,12 @@ MAX_REFERENCE_LINES = 65535
 MAX_LATCH_BACKLOG_S = 0.5    # older unpublished encoder latches are skipped, not flooded
 
 
-def _reliable(depth: int) -> QoSProfile:
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=ReliabilityPolicy.RELIABLE)
-
-
-def _guard(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A callback must never take the simulator down: log, count, carry on."""
-
-    @functools.wraps(method)
-    def inner(self: SimWorldNode, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception:  # noqa: BLE001 - any failure in one callback is contained
-            self.callback_errors += 1
-            self.get_logger().error(f"{method.__name__} failed:\n{traceback.format_exc()}",
-                                    throttle_duration_sec=5.0)
-            return None
-
-    return inner
-
-
-def _image(array: np.ndarray, stamp: Any) -> Image:
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = FRAME
-    msg.height, msg.width = (int(n) for n in array.shape)
-    msg.encoding = "mono16"
-    msg.is_bigendian = 0
-    msg.step = msg.width * 2
-    msg.data = np.ascontiguousarray(array).astype("<u2").tobytes()
-    return msg
-
-
-def _default_cell_file() -> str:
-    """The installed share/sorter/config/cell.yaml, else the repository's config/cell.yaml."""
+def _default_cell() -> str:
+    """The parameter's default; empty (refused at start) where no cell description is found."""
     try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidate = Path(get_package_share_directory("sorter")) / "config" / "cell.yaml"
-        if candidate.is_file():
-            return str(candidate)
-    except Exception:  # noqa: BLE001 - not installed with colcon: fall through to the repo
-        pass
-    candidate = Path(__file__).resolve().parents[4] / "config" / "cell.yaml"
-    return str(candidate) if candidate.is_file() else ""
+        return str(default_cell_path())
+    except LookupError:  # neither the repository's config/ nor an installed share/sorter
+        return ""
 
 
 class SimWorldNode(Node):
@@ -106,10 +62,8 @@ class SimWorldNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sim_world", **kwargs)
-        self.callback_errors = 0
-        self.rejected_inputs = 0
         cell_file = self.declare_parameter(
-            "cell_file", _default_cell_file(),
+            "cell_file", _default_cell(),
             ParameterDescriptor(type=ParameterType.PARAMETER_STRING, read_only=True,
                                 description="cell description YAML (config/cell.yaml)"),
         ).value
@@ -118,10 +72,9 @@ class SimWorldNode(Node):
             ParameterDescriptor(type=ParameterType.PARAMETER_INTEGER, read_only=True,
                                 description="world seed; -1 uses the cell's feed.seed"),
         ).value
-        if not cell_file or not Path(cell_file).is_file():
-            raise ValueError(f"cell_file {cell_file!r} is not a readable file")
-        with open(cell_file, encoding="utf-8") as handle:
-            self.cell = yaml.safe_load(handle)
+        if not cell_file:
+            raise ValueError("no cell_file given and no config/cell.yaml found")
+        self.cell = load_cell(cell_file)  # CellDescriptionError (a ValueError) says what is wrong
         sim = self.cell["sim"]
         step_s, encoder_rate = float(sim["step_s"]), float(sim["encoder_rate_hz"])
         if not (0.0 < step_s <= 0.1 and 0.0 < encoder_rate <= 10_000.0):
@@ -130,16 +83,16 @@ class SimWorldNode(Node):
         self.max_speed = float(self.cell["belt"]["max_speed_m_s"])
         self.world: World = world_from_cell(self.cell, None if seed < 0 else int(seed),
                                             start_time_s=self._now())
+        self.diag = NodeDiagnostics(self, "sim_world")
 
-        self.pub_encoder = self.create_publisher(BeltState, "sim/belt/encoder", _reliable(10))
-        self.pub_strip = self.create_publisher(XrtStrip, "sim/xrt/raw", _reliable(20))
+        self.pub_encoder = self.create_publisher(BeltState, "sim/belt/encoder", qos.STATE)
+        self.pub_strip = self.create_publisher(XrtStrip, "sim/xrt/raw", qos.STRIPS)
         self.pub_outcomes = self.create_publisher(ParticleOutcomeArray, "sim/truth/outcomes",
-                                                  _reliable(100))
-        self.create_subscription(Float64, "sim/belt/speed_command", self._on_speed,
-                                 _reliable(10))
-        self.create_subscription(Float64, "sim/feeder/drive", self._on_drive, _reliable(10))
+                                                  qos.PARTICLES)
+        self.create_subscription(Float64, "sim/belt/speed_command", self._on_speed, qos.STATE)
+        self.create_subscription(Float64, "sim/feeder/drive", self._on_drive, qos.STATE)
         self.create_subscription(EjectCommand, "sim/valves/command", self._on_valve,
-                                 _reliable(100))
+                                 qos.COMMANDS)
         self.create_service(AcquireReference, "sim/xrt/acquire_reference", self._on_reference)
         # One timer drives everything at step_s: encoder latches fall on their own exact
         # grid (start + k / rate) and are published from the step that passes them, so the
@@ -178,23 +131,27 @@ class SimWorldNode(Node):
         msg.line_period_s = float(strip.line_period_s)
         msg.pixel_pitch_m = float(self.world.config.detector.pixel_pitch_m)
         msg.corrected = False
-        msg.low = _image(strip.low, stamp)
-        msg.high = _image(strip.high, stamp)
+        msg.low = array_to_image(strip.low, "mono16", stamp, FRAME)
+        msg.high = array_to_image(strip.high, "mono16", stamp, FRAME)
         return msg
 
-    def _reject(self, what: str) -> None:
-        self.rejected_inputs += 1
-        self.get_logger().warning(what, throttle_duration_sec=2.0)
-
-    def _setpoint(self, value: float, low: float, high: float, name: str) -> float | None:
+    @staticmethod
+    def _setpoint(value: float, low: float, high: float, name: str) -> float:
+        """A command outside its range is refused (ValueError: counted by `guarded`)."""
         value = float(value)
         if not (math.isfinite(value) and low <= value <= high):
-            self._reject(f"{name} {value} outside {low}..{high}: ignored")
-            return None
+            raise ValueError(f"{name} {value} outside {low}..{high}: ignored")
         return value
 
+    def _publish_diagnostics_values(self) -> None:
+        counters = self.world.counters
+        for key in ("spawned", "strips", "outcomes", "valve_commands", "late_valve_commands",
+                    "invalid_valve_commands", "clock_regressions"):
+            self.diag.set_value(key, getattr(counters, key))
+        self.diag.set_value("encoder_latches_skipped", self.encoder_skipped)
+
     # -- callbacks --------------------------------------------------------------------------
-    @_guard
+    @guarded("step")
     def _on_step(self) -> None:
         now = self._advance()
         next_latch = self._latch_origin + self._latch_index * self._latch_period
@@ -208,21 +165,19 @@ class SimWorldNode(Node):
             self._latch_index += 1
             next_latch = self._latch_origin + self._latch_index * self._latch_period
 
-    @_guard
+    @guarded("belt_speed_command")
     def _on_speed(self, msg: Float64) -> None:
         speed = self._setpoint(msg.data, 0.0, self.max_speed, "belt speed command [m/s]")
-        if speed is not None:
-            self._advance()
-            self.world.set_belt_speed(speed)
+        self._advance()
+        self.world.set_belt_speed(speed)
 
-    @_guard
+    @guarded("feeder_drive")
     def _on_drive(self, msg: Float64) -> None:
         drive = self._setpoint(msg.data, 0.0, 1.0, "feeder drive")
-        if drive is not None:
-            self._advance()
-            self.world.set_feeder_drive(drive)
+        self._advance()
+        self.world.set_feeder_drive(drive)
 
-    @_guard
+    @guarded("valve_command")
     def _on_valve(self, msg: EjectCommand) -> None:
         now = self._advance()
         command = ValveCommand(
@@ -239,7 +194,7 @@ class SimWorldNode(Node):
                 f"{(now - command.open_time_s) * 1e3:.1f} ms after its open time: dropped",
                 throttle_duration_sec=1.0)
         elif status is CommandStatus.INVALID:
-            self._reject(f"invalid valve command {command}: dropped")
+            self.diag.reject("valve_command", f"invalid valve command {command}: dropped")
 
     def _publish_encoder(self, latch_s: float) -> None:
         sample = self.world.encoder_sample(latch_s)
@@ -252,7 +207,7 @@ class SimWorldNode(Node):
         msg.running = bool(sample.running)
         self.pub_encoder.publish(msg)
 
-    @_guard
+    @guarded("outcomes")
     def _on_outcomes(self) -> None:
         now = self._advance()
         msg = ParticleOutcomeArray()
@@ -272,6 +227,7 @@ class SimWorldNode(Node):
         msg.late_valve_commands = int(counters.late_valve_commands)
         msg.valve_commands = int(counters.valve_commands)
         self.pub_outcomes.publish(msg)
+        self._publish_diagnostics_values()
 
     def _on_reference(self, request: AcquireReference.Request,
                       response: AcquireReference.Response) -> AcquireReference.Response:
@@ -279,7 +235,7 @@ class SimWorldNode(Node):
         try:
             return self._reference(request, response)
         except Exception as err:  # noqa: BLE001 - answered, logged and counted
-            self.callback_errors += 1
+            self.diag.reject("reference.internal", f"{type(err).__name__}: {err}")
             self.get_logger().error(traceback.format_exc(), throttle_duration_sec=5.0)
             response.success = False
             response.message = f"{type(err).__name__}: {err}"
@@ -309,34 +265,14 @@ class SimWorldNode(Node):
         strip.line_period_s = pitch / speed if speed > 0.0 else 0.0
         strip.pixel_pitch_m = pitch
         strip.corrected = False
-        strip.low = _image(low, stamp)
-        strip.high = _image(high, stamp)
+        strip.low = array_to_image(low, "mono16", stamp, FRAME)
+        strip.high = array_to_image(high, "mono16", stamp, FRAME)
         response.success = True
         response.message = f"{kind.name} reference, mean of {request.lines} lines (1 row)"
         return response
 
 
-def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args if args is not None else sys.argv)
-    node = None
-    code = 0
-    try:
-        node = SimWorldNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except RCLError:
-        if rclpy.ok():  # SIGTERM shuts the context down under a waiting executor: that is a
-            raise       # clean stop; anything else is a real failure
-    except (ValueError, KeyError, OSError, yaml.YAMLError) as err:
-        print(f"[sim_world] cannot start: {err}", file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def main() -> int:
+    # One thread: the world is not thread-safe, and every callback shares the default
+    # (mutually exclusive) group anyway.
+    return run_node(SimWorldNode, threads=1)

@@ -7,7 +7,6 @@ Publishes:  particles/measured (sorter_interfaces/ParticleArray); /diagnostics."
 from __future__ import annotations
 
 from rclpy.node import Node
-from sorter_interfaces.msg import ParticleArray
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -15,6 +14,7 @@ from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.particles import particle_crops
 from sorter.sizing.core import SizeEstimator, SizingConfig
+from sorter_interfaces.msg import ParticleArray
 
 PARAMETERS = [
     ParamSpec("reference_formula", str, "material the areal density is calibrated on"),

@@ -15,6 +15,7 @@ from sorter.common.timeutil import from_time_msg
 @dataclass
 class TrialRecord:
     metrics: list[dict[str, float]] = field(default_factory=list)
+    scanned_ids: list[int] = field(default_factory=list)
     particles: list[dict[str, float]] = field(default_factory=list)
     commands: list[dict[str, float]] = field(default_factory=list)
     outcomes: list[dict[str, Any]] = field(default_factory=list)
@@ -28,6 +29,8 @@ class TrialCollector:
     def __init__(self) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
+
+        from sorter.common import qos
         from sorter_interfaces.msg import (
             CellMetrics,
             EjectCommand,
@@ -36,8 +39,6 @@ class TrialCollector:
             ParticleArray,
             ParticleOutcomeArray,
         )
-
-        from sorter.common import qos
 
         self._rclpy = rclpy
         self._owns = not rclpy.ok()
@@ -48,6 +49,8 @@ class TrialCollector:
         self.lock = threading.Lock()
         n = self.node
         n.create_subscription(CellMetrics, "cell/metrics", self._on_metrics, qos.STATE)
+        n.create_subscription(ParticleArray, "particles/segmented", self._on_segmented,
+                              qos.PARTICLES)
         n.create_subscription(ParticleArray, "particles/measured", self._on_particles,
                               qos.PARTICLES)
         n.create_subscription(EjectCommand, "ejector/commands", self._on_command, qos.COMMANDS)
@@ -84,6 +87,10 @@ class TrialCollector:
                     "feed_setpoint_kg_h": m.feed_setpoint_kg_h,
                 }
             )
+
+    def _on_segmented(self, msg: Any) -> None:
+        with self.lock:
+            self.record.scanned_ids.extend(p.id for p in msg.particles)
 
     def _on_particles(self, msg: Any) -> None:
         with self.lock:
@@ -173,6 +180,7 @@ class TrialCollector:
         with self.lock:
             return TrialRecord(
                 metrics=list(self.record.metrics),
+                scanned_ids=list(self.record.scanned_ids),
                 particles=list(self.record.particles),
                 commands=list(self.record.commands),
                 outcomes=list(self.record.outcomes),

@@ -41,7 +41,7 @@ def summarise(result: TrialResult) -> TrialSummary:
     last = rec.metrics[-1] if rec.metrics else {}
     truth_mass = trial_score.feed_mass_kg
     figures = {
-        "particles_scanned": int(last.get("scanned", 0)),
+        "particles_scanned": len(rec.scanned_ids),
         "particles_measured": len(rec.particles),
         "particles_in_bins_truth": trial_score.particles,
         "decisions": int(status.get("decisions", 0)),

@@ -65,7 +65,7 @@ class FlatFieldCorrector:
     def __init__(self, dark_low, dark_high, flat_low, flat_high, min_signal: float = 50.0):
         self.dark = [np.asarray(d, np.float32).reshape(-1) for d in (dark_low, dark_high)]
         flats = [np.asarray(f, np.float32).reshape(-1) for f in (flat_low, flat_high)]
-        for name, dark, flat in zip(("low", "high"), self.dark, flats):
+        for name, dark, flat in zip(("low", "high"), self.dark, flats, strict=True):
             if dark.shape != flat.shape:
                 raise ValueError(f"{name}: dark has {dark.size} pixels, flat {flat.size}")
             span = flat - dark
@@ -75,7 +75,7 @@ class FlatFieldCorrector:
                     f"{name} flat field is within {min_signal} counts of dark on {bad} pixels: "
                     "source off or detector saturated during calibration?"
                 )
-        self.inv_span = [1.0 / (f - d) for f, d in zip(flats, self.dark)]
+        self.inv_span = [1.0 / (f - d) for f, d in zip(flats, self.dark, strict=True)]
         self.pixels = self.dark[0].size
 
     def transmission(self, raw: np.ndarray, channel: int) -> np.ndarray:

@@ -42,10 +42,9 @@ class SimDetectorDriver:
     """Raw strips from `sim/xrt/raw`; references from the `sim/xrt/acquire_reference` service."""
 
     def __init__(self, node: Any, callback_group: Any, on_error: Callable[[str], None]) -> None:
+        from sorter.common import qos
         from sorter_interfaces.msg import XrtStrip
         from sorter_interfaces.srv import AcquireReference
-
-        from sorter.common import qos
 
         self._node = node
         self._group = callback_group

@@ -14,7 +14,6 @@ from typing import Any
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
-from sorter_interfaces.msg import XrtStrip
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -24,6 +23,7 @@ from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import to_time_msg
 from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator
 from sorter.xrt.drivers import DRIVERS
+from sorter_interfaces.msg import XrtStrip
 
 PARAMETERS = [
     ParamSpec("driver", str, "detector driver", choices=tuple(DRIVERS), read_only=True),
