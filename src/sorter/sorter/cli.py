@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     params.set_defaults(func=cmd_params)
 
     bench = sub.add_parser("bench", help="per-stage timing and scan->command latency")
-    bench.add_argument("--strips", type=int, default=200)
+    bench.add_argument("--strips", type=int, default=200, help="strips to time per stage")
+    bench.add_argument("--live-seconds", type=float, default=15.0,
+                       help="seconds of feed in the live latency run (0 skips it)")
     bench.set_defaults(func=cmd_bench)
 
     args = parser.parse_args(argv)

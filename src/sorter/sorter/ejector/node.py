@@ -111,7 +111,10 @@ class EjectorNode(LifecycleNode):
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:
         for particle in msg.particles:
-            self.decide(particle)
+            try:
+                self.decide(particle)
+            except ValueError as err:  # one bad particle must not cost the rest of the strip
+                self.diag.reject("particle", f"particle {particle.id}: {err}")
 
     def decide(self, particle: Any) -> None:
         if not (particle.classified and particle.measured):

@@ -72,12 +72,16 @@ class CellLauncher:
         self._bring_up(activate_timeout_s)
 
     def _bring_up(self, timeout_s: float) -> None:
+        """Wait until every node has joined the graph (a node still importing would die on an
+        early SIGINT), then configure and activate the lifecycle nodes in order."""
         lifecycle = [s.name for s in self.specs if s.lifecycle]
-        if not lifecycle:
-            return
         from sorter.launching.lifecycle_client import LifecycleClient
 
         with LifecycleClient() as client:
+            names = [s.name for s in self.specs]
+            missing = client.wait_for_nodes(names, time.monotonic() + timeout_s, self.check_alive)
+            if missing:
+                raise LaunchError(f"nodes not up after {timeout_s:.0f} s: {', '.join(missing)}")
             for transition in ("configure", "activate"):
                 for name in lifecycle:
                     deadline = time.monotonic() + timeout_s

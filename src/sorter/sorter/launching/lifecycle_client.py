@@ -46,6 +46,17 @@ class LifecycleClient:
         finally:
             self.node.destroy_client(client)
 
+    def wait_for_nodes(self, names: list[str], deadline: float,
+                       check: Callable[[], None] = lambda: None) -> list[str]:
+        """Spin until every name is in the graph; return those still missing at the deadline."""
+        missing = list(names)
+        while missing and time.monotonic() < deadline:
+            self._rclpy.spin_once(self.node, timeout_sec=0.1)
+            check()
+            present = {name for name, _ns in self.node.get_node_names_and_namespaces()}
+            missing = [name for name in names if name not in present]
+        return missing
+
     def get_state(self, name: str, deadline: float, check: Callable[[], None]) -> int:
         result = self._call(GetState, f"/{name}/get_state", GetState.Request(), deadline, check)
         return result.current_state.id

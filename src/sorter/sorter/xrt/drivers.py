@@ -52,8 +52,11 @@ class SimDetectorDriver:
         self._srv_type = AcquireReference
         self._msg_type = XrtStrip
         self._qos = qos.STRIPS
+        from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+
         self._client = node.create_client(
-            AcquireReference, "sim/xrt/acquire_reference", callback_group=callback_group
+            AcquireReference, "sim/xrt/acquire_reference",
+            callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self._sub = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
@@ -42,7 +42,9 @@ class XrtAcquisitionNode(LifecycleNode):
         super().__init__("xrt_acquisition")
         self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "xrt_detector")
-        self.group = ReentrantCallbackGroup()
+        # The reference-service client gets its own group so configure can wait on it; strips
+        # go through one mutually exclusive group so they are corrected and sent in order.
+        self.group = MutuallyExclusiveCallbackGroup()
         self.driver: Any = None
         self.corrector: FlatFieldCorrector | None = None
         self.validator = StripValidator(self.params["pixels"], self.params["lines_per_strip"])
