@@ -33,12 +33,15 @@ def star_shape(
     angle_rad: float = 0.0,
     roughness: float = 0.0,
     rng: np.random.Generator | None = None,
+    flat: bool = False,
 ) -> Shape:
     """Footprint r(theta) = radius * ellipse(aspect, angle) * (1 + harmonics), dome thickness.
 
     aspect >= 1 stretches the major axis (radius_px is the geometric-mean radius, so the area
     stays ~pi r^2); roughness adds low harmonics (k = 2..5) of relative amplitude ~roughness,
-    which gives rock-like but still star-shaped outlines (one thickness maximum).
+    which gives rock-like but still star-shaped outlines (one thickness maximum). flat=True
+    gives a uniform thickness (a slab with that outline), whose footprint survives any
+    threshold exactly, for tests that compare extents to the line.
     """
     a = radius_px * math.sqrt(aspect)
     b = radius_px / math.sqrt(aspect)
@@ -60,15 +63,16 @@ def star_shape(
         r_edge = r_edge * (1.0 + amp * np.cos(k * theta + phase))
     s = rho / r_edge
     mask = s <= 1.0
-    thickness = np.where(mask, max_thickness_m * np.sqrt(np.clip(1.0 - s**2, 0.0, 1.0)), 0.0)
+    dome = 1.0 if flat else np.sqrt(np.clip(1.0 - s**2, 0.0, 1.0))
+    thickness = np.where(mask, max_thickness_m * dome, 0.0)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     crop = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     return Shape(mask=mask[crop], thickness_m=thickness[crop])
 
 
-def disc(radius_px: float, max_thickness_m: float) -> Shape:
-    return star_shape(radius_px, max_thickness_m)
+def disc(radius_px: float, max_thickness_m: float, flat: bool = False) -> Shape:
+    return star_shape(radius_px, max_thickness_m, flat=flat)
 
 
 def slab(rows: int, cols: int, thickness_m: float) -> Shape:
@@ -131,7 +135,8 @@ class Scene:
                 grown[yy[ok], xx[ok]] = True
         return not (grown & region).any()
 
-    def add(self, shape: Shape, row: int, col: int, mu_low: float, mu_high: float) -> PlacedParticle:
+    def add(self, shape: Shape, row: int, col: int, mu_low: float,
+            mu_high: float) -> PlacedParticle:
         """Place a particle (overlap allowed: thickness of overlapping particles is maxed)."""
         h, w = shape.mask.shape
         if row < 0 or col < 0 or row + h > self.rows or col + w > self.cols:

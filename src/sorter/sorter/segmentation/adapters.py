@@ -30,15 +30,12 @@ def strip_from_msg(msg: Any) -> Strip:
     )
 
 
-def particle_to_msg(
-    particle: SegmentedParticle, particle_id: int, strip_index: int, line_pitch_m: float,
-    pixel_pitch_m: float,
-) -> Particle:
+def particle_to_msg(particle: SegmentedParticle, particle_id: int) -> Particle:
     msg = Particle()
     msg.header.stamp = to_time_msg(particle.first_line_stamp_s)
     msg.header.frame_id = "belt"
     msg.id = particle_id
-    msg.strip_index = strip_index
+    msg.strip_index = particle.strip_index
     msg.scan_complete_stamp = to_time_msg(particle.last_line_stamp_s)
     msg.leading_edge_encoder_m = particle.leading_edge_encoder_m
     msg.trailing_edge_encoder_m = particle.trailing_edge_encoder_m
@@ -46,8 +43,10 @@ def particle_to_msg(
     msg.y_min_m = particle.y_min_m
     msg.y_max_m = particle.y_max_m
     msg.centroid_y_m = particle.centroid_y_m
-    msg.pixel_along_m = line_pitch_m
-    msg.pixel_across_m = pixel_pitch_m
+    msg.pixel_along_m = particle.pixel_along_m  # mean over its own lines: speed may change
+    msg.pixel_across_m = particle.pixel_across_m
     fill_crops(msg, particle.mask, particle.attenuation_low, particle.attenuation_high)
     msg.touching = bool(particle.touching)
+    msg.forced_out = bool(particle.forced_out)
+    msg.truncated = bool(particle.truncated)
     return msg

@@ -1,7 +1,8 @@
 """Classical segmentation of dual-energy XRT strips, stitched across strip borders.
 
-Why classical: on the cell's 2-core CPU a threshold + connected components + watershed runs
-~10x faster than any learned segmenter (FINDINGS), and the copper feed is high contrast.
+Why classical: on the cell's 2-core CPU, threshold + components + watershed is 2-3x faster
+than the smallest learned segmenter measured and ~30x faster than seed-sized ones (FINDINGS),
+and the copper feed is high contrast; this is the baseline a learned model must beat.
 The threshold is applied to the high-energy channel because the high channel sees through
 thick rocks without saturating and its ln(I0/I) is ~proportional to areal density.
 
@@ -30,13 +31,12 @@ No ROS import: the node wraps this core (adapters convert Image messages to Stri
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from skimage.segmentation import watershed
 
-_KERNEL3 = np.ones((3, 3), np.uint8)
 _OPEN = 1  # live state: pixel of an open (carried) component
 _CONNECTOR = 2  # live state: last-row pixel of a forced-out component (connects, never emitted)
 
@@ -55,10 +55,15 @@ class SegmentationConfig:
     # on the empty belt, so a 0.06 threshold is only ~1.7 sigma) without dilating edges, as a
     # box or Gaussian filter would (that would bias area and close 1-px gaps between rocks).
     smoothing_px: int = 1
-    # Dynamic (in px of distance transform) a distance-map peak needs above the saddle to its
-    # neighbour to seed its own particle: suppresses over-splitting of rough outlines, whose
-    # bumps make shallow extra maxima, while a real neck between two rocks is several px deep.
-    split_h_px: float = 1.0
+    # A distance-map peak seeds its own particle only if it rises above the saddle to a higher
+    # peak by max(split_h_px, split_h_rel x its own height): the bumps of a rough outline make
+    # shallow extra maxima, while the neck between two touching rocks is narrower than each
+    # rock. The relative term scales with size (a 0.15 dynamic means the neck is at most 85 %
+    # of the smaller rock's inscribed width). Defaults chosen on drawn scenes (tests/unit): no
+    # over-split of 600 smooth and 4 of 360 very rough elongated rocks, 0 of 180 touching disc
+    # pairs left merged; an absolute 1.0 px alone gave 9 over-splits and 7-11 merged pairs.
+    split_h_px: float = 0.75
+    split_h_rel: float = 0.15
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.attenuation_threshold) and self.attenuation_threshold > 0):
@@ -76,6 +81,8 @@ class SegmentationConfig:
             raise ValueError(f"smoothing_px must be 0, 1 or 2, got {self.smoothing_px!r}")
         if not (math.isfinite(self.split_h_px) and self.split_h_px > 0):
             raise ValueError(f"split_h_px must be finite and > 0, got {self.split_h_px}")
+        if not (math.isfinite(self.split_h_rel) and 0 <= self.split_h_rel < 1):
+            raise ValueError(f"split_h_rel must be in [0, 1), got {self.split_h_rel}")
 
 
 @dataclass
@@ -184,7 +191,9 @@ def validate_strip(strip: Strip) -> tuple[np.ndarray, np.ndarray]:
     for name in ("low", "high"):
         a = np.asarray(getattr(strip, name))
         if a.ndim != 2:
-            raise ValueError(f"strip {idx}: {name} must be 2-D (lines, pixels), got shape {a.shape}")
+            raise ValueError(
+                f"strip {idx}: {name} must be 2-D (lines, pixels), got shape {a.shape}"
+            )
         if a.shape[0] < 1 or a.shape[1] < 1:
             raise ValueError(f"strip {idx}: {name} is empty, shape {a.shape}")
         if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
@@ -228,7 +237,13 @@ class StripSegmenter:
 
     @property
     def carried_rows(self) -> int:
+        """Rows held for the next push (grows while a long object or a jam is carried)."""
         return 0 if self._buffer is None else int(self._buffer.low.shape[0])
+
+    @property
+    def forced_out_total(self) -> int:
+        """Jammed blobs forced out since construction (same as counters.forced_out)."""
+        return self.counters.forced_out
 
     # ------------------------------------------------------------------ push
     def push(self, strip: Strip) -> SegmentationResult:
@@ -267,13 +282,14 @@ class StripSegmenter:
         new_encoder = float(strip.encoder_m) + r * float(strip.line_pitch_m)
         fg = self._foreground(high)
 
+        new_pitch = np.full(lines, float(strip.line_pitch_m))
+        new_strip = np.full(lines, index, dtype=np.int64)
         buf = self._buffer
         if buf is None:
             frame = _Frame(
                 low=low, high=high, live=fg,
                 row_stamp=new_stamp, row_encoder=new_encoder,
-                row_pitch=np.full(lines, float(strip.line_pitch_m)),
-                row_strip=np.full(lines, index, dtype=np.int64),
+                row_pitch=new_pitch, row_strip=new_strip,
                 new_start=0, fresh=True,
             )
         else:
@@ -283,8 +299,8 @@ class StripSegmenter:
                 live=np.concatenate([buf.live, fg]),
                 row_stamp=np.concatenate([buf.row_stamp, new_stamp]),
                 row_encoder=np.concatenate([buf.row_encoder, new_encoder]),
-                row_pitch=np.concatenate([buf.row_pitch, np.full(lines, float(strip.line_pitch_m))]),
-                row_strip=np.concatenate([buf.row_strip, np.full(lines, index, dtype=np.int64)]),
+                row_pitch=np.concatenate([buf.row_pitch, new_pitch]),
+                row_strip=np.concatenate([buf.row_strip, new_strip]),
                 new_start=buf.low.shape[0], fresh=False,
             )
 
@@ -294,6 +310,8 @@ class StripSegmenter:
         )
         next_live = np.zeros((n_rows, width), np.uint8)
         open_tops: list[int] = []
+        dist, multi_peak = _peak_candidates(frame.live, labels, n_lab, cfg.split_min_distance_px)
+        to_split: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, bool]] = []
         occupied = int(np.count_nonzero(fg))
         a_h_sum = float(high[fg.view(bool)].sum(dtype=np.float64)) if occupied else 0.0
 
@@ -340,11 +358,25 @@ class StripSegmenter:
                 particles.extend(self._emit(frame, y, x, [pix], index, touching=False,
                                             forced_out=True, truncated=truncated))
             else:
-                pieces = split_touching(pix, cfg.split_min_distance_px, cfg.split_h_px,
-                                        cfg.min_area_px)
-                particles.extend(self._emit(frame, y, x, pieces, index,
-                                            touching=len(pieces) > 1, forced_out=False,
-                                            truncated=truncated))
+                markers, n_seeds = None, 0
+                if multi_peak[k] and n_pix >= 2 * cfg.min_area_px:
+                    d = dist[y : y + h + 2, x : x + w + 2].copy()
+                    d[1:-1, 1:-1][~pix] = 0.0
+                    d[0], d[-1], d[:, 0], d[:, -1] = 0.0, 0.0, 0.0, 0.0
+                    markers, n_seeds = _seed_markers(d, cfg.split_min_distance_px,
+                                                     cfg.split_h_px, cfg.split_h_rel)
+                if markers is None:
+                    particles.extend(self._emit(frame, y, x, [pix], index, touching=False,
+                                                forced_out=False, truncated=truncated))
+                else:
+                    to_split.append((y, x, pix, d, markers, n_seeds, truncated))
+
+        # one watershed call for all clusters of this push (per-call overhead dominated)
+        basins = _watershed_batch([(d, m) for _y, _x, _p, d, m, _n, _t in to_split])
+        for (y, x, _pix, _d, _m, n_seeds, truncated), ws in zip(to_split, basins, strict=True):
+            pieces = _merge_small(ws, n_seeds, cfg.min_area_px)
+            particles.extend(self._emit(frame, y, x, pieces, index, touching=len(pieces) > 1,
+                                        forced_out=False, truncated=truncated))
 
         # carry: from the top of the earliest open component, and always the last
         # max(1, smoothing) rows (median context for the next strip's first rows, connectors)
@@ -440,7 +472,8 @@ class StripSegmenter:
                 dropped += 1
                 continue
             pieces = [pix] if has_conn else split_touching(
-                pix, cfg.split_min_distance_px, cfg.split_h_px, cfg.min_area_px)
+                pix, cfg.split_min_distance_px, cfg.split_h_px, cfg.min_area_px,
+                h_rel=cfg.split_h_rel)
             out.extend(self._emit(buf, y, x, pieces, index, touching=len(pieces) > 1,
                                   forced_out=has_conn, truncated=True))
         return out, dropped
@@ -450,65 +483,114 @@ class StripSegmenter:
         pitch = self.config.pixel_pitch_m
         out = []
         for piece in pieces:
-            rows_any = np.flatnonzero(piece.any(axis=1))
-            cols_any = np.flatnonzero(piece.any(axis=0))
-            if rows_any.size == 0:
+            # cv2 calls instead of numpy reductions: numpy's per-call overhead dominates on the
+            # small crops of a frame with hundreds of particles
+            m8 = np.ascontiguousarray(piece, dtype=np.uint8)
+            c0, r0, w, h = cv2.boundingRect(m8)
+            if w == 0 or h == 0:
                 continue
-            r0, r1 = int(rows_any[0]), int(rows_any[-1]) + 1
-            c0, c1 = int(cols_any[0]), int(cols_any[-1]) + 1
-            m = piece[r0:r1, c0:c1]
+            m = m8[r0 : r0 + h, c0 : c0 + w].copy()
+            mo = cv2.moments(m, binaryImage=True)
+            n_px = int(round(mo["m00"]))
             gy0, gx0 = y0 + r0, x0 + c0
-            gy1, gx1 = y0 + r1, x0 + c1
-            rr, cc = np.nonzero(m)
-            rows_g = gy0 + rr
-            enc = frame.row_encoder[rows_g] + 0.5 * frame.row_pitch[rows_g]
-            lo = np.where(m, frame.low[gy0:gy1, gx0:gx1], 0.0).astype(np.float32)
-            hi = np.where(m, frame.high[gy0:gy1, gx0:gx1], 0.0).astype(np.float32)
+            gy1, gx1 = gy0 + h, gx0 + w
+            # centroid row as a continuous line coordinate (line r spans [r, r + 1)) -> encoder
+            rho = gy0 + mo["m01"] / mo["m00"] + 0.5
+            i = min(int(rho), gy1 - 1)
+            centroid_encoder = float(frame.row_encoder[i] + (rho - i) * frame.row_pitch[i])
+            leading = float(frame.row_encoder[gy0])
+            trailing = float(frame.row_encoder[gy1 - 1] + frame.row_pitch[gy1 - 1])
+            lo = frame.low[gy0:gy1, gx0:gx1] * m
+            hi = frame.high[gy0:gy1, gx0:gx1] * m
             out.append(SegmentedParticle(
                 local_index=0,
                 first_line_stamp_s=float(frame.row_stamp[gy0]),
                 last_line_stamp_s=float(frame.row_stamp[gy1 - 1]),
-                leading_edge_encoder_m=float(frame.row_encoder[gy0]),
-                trailing_edge_encoder_m=float(frame.row_encoder[gy1 - 1] + frame.row_pitch[gy1 - 1]),
-                centroid_encoder_m=float(enc.mean()),
+                leading_edge_encoder_m=leading,
+                trailing_edge_encoder_m=trailing,
+                centroid_encoder_m=centroid_encoder,
                 y_min_m=gx0 * pitch,
                 y_max_m=gx1 * pitch,
-                centroid_y_m=float((gx0 + cc.mean() + 0.5) * pitch),
-                mask=m.astype(np.uint8),
+                centroid_y_m=(gx0 + mo["m10"] / mo["m00"] + 0.5) * pitch,
+                mask=m,
                 attenuation_low=lo,
                 attenuation_high=hi,
                 touching=touching,
                 strip_index=index,
-                pixel_along_m=float(frame.row_pitch[gy0:gy1].mean()),
+                pixel_along_m=(trailing - leading) / h,
                 pixel_across_m=pitch,
-                area_px=int(rr.size),
+                area_px=n_px,
                 forced_out=forced_out,
                 truncated=truncated,
             ))
         return out
 
 
+def _peak_window(min_distance_px: int) -> int:
+    """Side of the local-maximum window: peaks within ~min_distance/2 of higher ground are
+    never separate seeds (they would be merged by the min-distance rule anyway)."""
+    return 2 * min(3, max(1, min_distance_px // 2)) + 1
+
+
+def _peak_candidates(live: np.ndarray, labels: np.ndarray, n_lab: int,
+                     min_distance_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-wide distance map (zero-padded by 1 px) and, per component, whether it holds more
+    than one plateau of local maxima (a possible cluster). Components are separated by
+    background, so the frame-wide map restricted to a component equals the component's own
+    map; computing it once and skipping single-peak components avoids per-component work for
+    most isolated rocks."""
+    fg = cv2.copyMakeBorder((live > 0).view(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    dist = cv2.distanceTransform(fg, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    k = _peak_window(min_distance_px)
+    dil = cv2.dilate(dist, np.ones((k, k), np.uint8))
+    cand = ((dist >= dil) & (dist >= 1.0))[1:-1, 1:-1]
+    # count candidate plateaus (not pixels) per component: pairs (component, plateau)
+    n_plat, plat = cv2.connectedComponents(cand.view(np.uint8), connectivity=8)
+    if n_plat <= 1:
+        return dist, np.zeros(n_lab, bool)
+    comp_of = np.zeros(n_plat, np.int64)
+    comp_of[plat[cand]] = labels[cand]
+    counts = np.bincount(comp_of[1:], minlength=n_lab)
+    return dist, counts > 1
+
+
 def split_touching(mask: np.ndarray, min_distance_px: int, h_px: float,
-                   min_area_px: int) -> list[np.ndarray]:
+                   min_area_px: int, dist: np.ndarray | None = None,
+                   h_rel: float = 0.0) -> list[np.ndarray]:
     """Split one connected footprint into particles: distance transform + marker watershed.
 
-    Seeds are the h-maxima of the Euclidean distance map (a peak must rise h_px above the
-    saddle to a higher one, so bumps of a rough outline do not seed), merged when closer than
-    min_distance_px. Pieces smaller than min_area_px are merged into their largest neighbour
-    rather than dropped, so no pixel (mass) is lost. Returns boolean masks of mask's shape;
-    one mask (the input) when there is nothing to split.
+    Seeds are the h-maxima of the Euclidean distance map (a peak must rise max(h_px, h_rel x
+    its height) above the saddle to a higher one, so bumps of a rough outline do not seed),
+    merged when closer than min_distance_px. Pieces smaller than min_area_px are merged into
+    the neighbour they share most boundary with rather than dropped, so no pixel (mass) is
+    lost. Returns boolean masks of mask's shape; [mask] when there is nothing to split.
+    `dist` may pass the precomputed Euclidean distance map of the mask zero-padded by 1 px
+    (shape + 2, zero outside the mask).
     """
     n_pix = int(np.count_nonzero(mask))
     if n_pix < 2 * min_area_px:
         return [mask]
-    padded = np.pad(mask, 1).astype(np.uint8)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    seeds = _dynamic_peaks(dist, h_px)
-    if seeds is None:
+    if dist is None:
+        padded = np.zeros((mask.shape[0] + 2, mask.shape[1] + 2), np.uint8)
+        padded[1:-1, 1:-1] = mask
+        dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    markers, n_seeds = _seed_markers(dist, min_distance_px, h_px, h_rel)
+    if markers is None:
         return [mask]
+    (ws,) = _watershed_batch([(dist, markers)])
+    return _merge_small(ws, n_seeds, min_area_px)
+
+
+def _seed_markers(dist: np.ndarray, min_distance_px: int, h_px: float,
+                  h_rel: float) -> tuple[np.ndarray | None, int]:
+    """Watershed markers (int32, dist's shape, 1..n) from the dynamic peaks of a padded
+    distance map, seeds closer than min_distance_px merged; (None, 1) when fewer than two."""
+    seeds = _dynamic_peaks(dist, h_px, h_rel, _peak_window(min_distance_px))
+    if seeds is None:
+        return None, 1
     n_seed, seed_lab, _s, cent = cv2.connectedComponentsWithStats(seeds, connectivity=8)
     if n_seed <= 2:
-        return [mask]
+        return None, 1
     # merge seeds closer than min_distance (union-find over the few seeds of one blob)
     parent = list(range(n_seed))
 
@@ -526,25 +608,56 @@ def split_touching(mask: np.ndarray, min_distance_px: int, h_px: float,
             parent[find(int(i) + 1)] = find(int(j) + 1)
     roots = sorted({find(i) for i in range(1, n_seed)})
     if len(roots) <= 1:
-        return [mask]
+        return None, 1
     remap = np.zeros(n_seed, np.int32)
     for i in range(1, n_seed):
         remap[i] = roots.index(find(i)) + 1
-    markers = remap[seed_lab]
-    ws = watershed(-dist, markers, mask=padded.view(bool))[1:-1, 1:-1]
-    return _merge_small(ws, len(roots), min_area_px)
+    return remap[seed_lab], len(roots)
 
 
-def _dynamic_peaks(dist: np.ndarray, h_px: float) -> np.ndarray | None:
-    """Peaks of the distance map whose dynamic is at least h_px (uint8 seed image), or None.
+def _watershed_batch(jobs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+    """Marker watershed of -dist inside dist > 0 for many padded crops in ONE call.
 
-    Equivalent to skimage's h_maxima for our purpose but ~20x cheaper on small crops: the
-    candidates are the plateaus of 3x3 local maxima (few per blob); a candidate is kept unless
-    the level set {dist >= its height - h} joins it to a candidate processed before it (higher,
-    or equal and earlier), i.e. unless the saddle to a higher peak is shallower than h.
+    skimage's watershed costs ~0.3 ms of Python set-up per call, more than the flooding of a
+    typical 40 x 40 cluster; the crops are stacked into one mosaic (their zero borders keep
+    them apart) with marker labels offset per crop. Returns the unpadded label crops, with
+    each crop's own labels 1..n.
+    """
+    if not jobs:
+        return []
+    width = max(d.shape[1] for d, _ in jobs)
+    height = sum(d.shape[0] for d, _ in jobs)
+    dist = np.zeros((height, width), np.float32)
+    markers = np.zeros((height, width), np.int32)
+    offsets = []
+    row, label = 0, 0
+    for d, m in jobs:
+        h, w = d.shape
+        dist[row : row + h, :w] = d
+        markers[row : row + h, :w] = np.where(m > 0, m + label, 0)
+        offsets.append((row, h, w, label))
+        row += h
+        label += int(m.max())
+    ws = watershed(-dist, markers, mask=dist > 0)
+    return [ws[r + 1 : r + h - 1, 1 : w - 1] - np.where(ws[r + 1 : r + h - 1, 1 : w - 1] > 0,
+                                                          lab, 0)
+            for r, h, w, lab in offsets]
+
+
+def _dynamic_peaks(dist: np.ndarray, h_px: float, h_rel: float,
+                   window: int) -> np.ndarray | None:
+    """Peaks of the distance map whose dynamic is at least max(h_px, h_rel x height) (uint8
+    seed image), or None.
+
+    Same seeds as skimage's h_maxima for our purpose, but several times cheaper on small crops
+    (h_maxima was 2/3 of the frame time): the candidates are the plateaus of local maxima over
+    a window x window neighbourhood (a few per blob); a candidate is kept unless the level set
+    {dist >= its height - h}, h = max(h_px, h_rel x its height), joins it to a candidate
+    processed before it (higher, or equal and earlier), i.e. unless the saddle to a higher
+    peak is shallower than h.
     Returns None when at most one peak survives (the common case: nothing to split).
     """
-    dil = cv2.dilate(dist, _KERNEL3)
+    dil = cv2.dilate(dist, np.ones((window, window), np.uint8))
     cand = ((dist >= dil) & (dist >= 1.0)).view(np.uint8)
     n, lab, _stats, _cent = cv2.connectedComponentsWithStats(cand, connectivity=8)
     if n <= 2:
@@ -560,7 +673,7 @@ def _dynamic_peaks(dist: np.ndarray, h_px: float) -> np.ndarray | None:
     kept: list[int] = []
     done: list[int] = []
     for i in order:
-        level = (dist >= heights[i] - h_px).view(np.uint8)
+        level = (dist >= heights[i] - max(h_px, h_rel * heights[i])).view(np.uint8)
         _nl, lev_lab = cv2.connectedComponents(level, connectivity=8)
         lev = lev_lab.ravel()
         own = lev[reps[i]]

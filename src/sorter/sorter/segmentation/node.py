@@ -7,6 +7,8 @@ Publishes:  particles/segmented (sorter_interfaces/ParticleArray, reliable, one 
 
 from __future__ import annotations
 
+import dataclasses
+
 from rclpy.node import Node
 
 from sorter.common import qos
@@ -78,10 +80,7 @@ class SegmentationNode(Node):
         out.header = msg.header
         out.strip_index = msg.strip_index
         for particle in result.particles:
-            out.particles.append(
-                particle_to_msg(particle, self.next_id, strip.index, strip.line_pitch_m,
-                                self.pixel_pitch_m)
-            )
+            out.particles.append(particle_to_msg(particle, self.next_id))
             self.next_id += 1
         self.pub.publish(out)
         self.particles_out += len(out.particles)
@@ -97,7 +96,8 @@ class SegmentationNode(Node):
         self.occupancy_pub.publish(occupancy)
 
         self.diag.set_value("particles_published", self.particles_out)
-        self.diag.set_value("forced_out", getattr(self.segmenter, "forced_out_total", 0))
+        for key, value in dataclasses.asdict(self.segmenter.counters).items():
+            self.diag.set_value(key, value)
 
 
 def main() -> int:
