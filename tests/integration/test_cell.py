@@ -48,8 +48,11 @@ def test_commands_reach_the_valves_before_their_deadlines(trial) -> None:
     late = [c for c in commands if c["decided"] > c["open"] - margin]
     assert late == []
     assert result.record.late_valve_commands == 0
-    assert result.record.valve_commands_received == len(commands)
-    assert summary.cell_figures["missed_ejections"] == 0
+    assert result.record.valve_commands_received == len(commands), (
+        f"valve controller got {result.record.valve_commands_received}, "
+        f"ejector sent {len(commands)}; ejector status {result.record.ejector_status}"
+    )
+    assert summary.cell_figures["missed_ejections"] == 0, result.record.ejector_status
 
 
 def test_separable_ore_is_upgraded(trial) -> None:

@@ -266,6 +266,16 @@ def test_late_command_is_counted_and_not_executed():
     assert world.counters.late_valve_commands == 1 and world.counters.valve_commands == 1
 
 
+def test_disarm_cancels_scheduled_pulses():
+    """Fail-closed: once the driver disarms, a pulse scheduled earlier no longer fires."""
+    world, placed, t_cross = _setup_hit_test()
+    command = _covering(world, placed, t_cross)
+    assert world.command_valves(command) is CommandStatus.ACCEPTED
+    assert world.cancel_valves() == 1
+    run(world, t_cross + 0.2, 0.004)
+    assert [o.bin for o in world.pop_outcomes()] == [Bin.ACCEPT]
+
+
 def test_invalid_command_is_dropped():
     world, placed, t_cross = _setup_hit_test()
     bad = dataclasses.replace(_covering(world, placed, t_cross), valve_last=CONFIG.valve_count)

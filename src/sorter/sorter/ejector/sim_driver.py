@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from std_msgs.msg import Empty
+
 from sorter.common import qos
 from sorter.common.timeutil import to_time_msg
 from sorter.ejector.core import ValveCommand
@@ -15,6 +17,7 @@ class SimValveDriver:
     def __init__(self, node: Any) -> None:
         self._node = node
         self._pub = node.create_publisher(EjectCommand, "sim/valves/command", qos.COMMANDS)
+        self._cancel = node.create_publisher(Empty, "sim/valves/cancel", qos.COMMANDS)
         self._armed = False
         self._executed = 0
 
@@ -30,9 +33,10 @@ class SimValveDriver:
         self._armed = True
 
     def disarm(self) -> None:
-        """Fail closed: nothing is sent while disarmed (the sim valves close by themselves
-        once their last pulse ends)."""
+        """Fail closed: refuse new pulses and cancel those already scheduled in the valve
+        controller (a pulse blowing now closes)."""
         self._armed = False
+        self._cancel.publish(Empty())
 
     def submit(self, command: ValveCommand, latency_s: float = 0.0) -> EjectCommand:
         if not self._armed:

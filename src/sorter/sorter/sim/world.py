@@ -223,6 +223,20 @@ class ValveController:
                           0.0, None)
         return float(overlap[self.air(t)].sum() / width)
 
+    def cancel_pending(self, now_s: float) -> int:
+        """Fail closed (the driver was disarmed): pulses not yet started are dropped and those
+        blowing close now, air stopping one response time later. Returns pulses affected."""
+        kept, affected = [], 0
+        for start, end, first, last in self._pulses:
+            if start > now_s + self.response_time_s:
+                affected += 1
+                continue
+            stop = min(end, now_s + self.response_time_s)
+            affected += stop < end
+            kept.append((start, stop, first, last))
+        self._pulses = kept
+        return affected
+
     def prune(self, before_s: float) -> None:
         """Forget pulses whose air ended before `before_s`."""
         self._pulses = [p for p in self._pulses if p[1] >= before_s]
@@ -373,6 +387,10 @@ class World:
         self.counters.late_valve_commands = self.valves.late
         self.counters.invalid_valve_commands = self.valves.invalid
         return status
+
+    def cancel_valves(self) -> int:
+        """The valve driver was disarmed: nothing scheduled fires any more (fail-closed)."""
+        return self.valves.cancel_pending(self.time_s)
 
     # -- state ------------------------------------------------------------------------------
     @property
