@@ -17,7 +17,12 @@ from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
 from sorter.belt.drivers import DRIVERS
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.node_utils import guarded, run_node
+from sorter.common.node_utils import (
+    answer_setpoint,
+    guarded,
+    run_node,
+    set_double_parameter,
+)
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import to_time_msg
 from sorter_interfaces.msg import BeltState
@@ -87,28 +92,12 @@ class BeltNode(LifecycleNode):
             if param.name == "speed_setpoint_m_s" and self.active:
                 self.driver.command_speed(param.value)
 
-    def apply_setpoint(self, speed: float) -> None:
-        """Every set-point path (topic, service, `ros2 param set`) goes through the parameter,
-        so it is validated once and always visible."""
-        result = self.set_parameters(
-            [Parameter("speed_setpoint_m_s", Parameter.Type.DOUBLE, float(speed))]
-        )[0]
-        if not result.successful:
-            raise ValueError(result.reason)
-
     @guarded("setpoint")
     def on_setpoint(self, msg: Float64) -> None:
-        self.apply_setpoint(msg.data)
+        set_double_parameter(self, "speed_setpoint_m_s", msg.data)
 
     def on_set_speed(self, request: SetBeltSpeed.Request, response: SetBeltSpeed.Response):
-        try:
-            self.apply_setpoint(request.speed_m_s)
-        except ValueError as err:
-            self.diag.reject("setpoint", str(err))
-            response.success, response.message = False, str(err)
-            return response
-        response.success, response.message = True, f"belt speed set to {request.speed_m_s} m/s"
-        return response
+        return answer_setpoint(self, "speed_setpoint_m_s", request.speed_m_s, response, "m/s")
 
     @guarded("encoder")
     def on_encoder(self, stamp_s: float, encoder_m: float) -> None:

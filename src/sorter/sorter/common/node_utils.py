@@ -35,6 +35,28 @@ def guarded(kind: str) -> Callable:
     return wrap
 
 
+def set_double_parameter(node: Any, name: str, value: float) -> None:
+    """Every set-point path (topic, service, `ros2 param set`) goes through the parameter, so
+    it is validated once and always visible; a refusal becomes a ValueError with the reason."""
+    from rclpy.parameter import Parameter
+
+    result = node.set_parameters([Parameter(name, Parameter.Type.DOUBLE, float(value))])[0]
+    if not result.successful:
+        raise ValueError(result.reason)
+
+
+def answer_setpoint(node: Any, name: str, value: float, response: Any, unit: str) -> Any:
+    """Serve a set-point service: apply through the parameter, say what happened."""
+    try:
+        set_double_parameter(node, name, value)
+    except ValueError as err:
+        node.diag.reject("setpoint", str(err))
+        response.success, response.message = False, str(err)
+        return response
+    response.success, response.message = True, f"{name} set to {value} {unit}"
+    return response
+
+
 def wait_for_future(future: Any, timeout_s: float) -> Any:
     """Block this thread until `future` is done; needs a multi-threaded executor serving the
     future's callback group from another thread."""

@@ -43,20 +43,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sorter.common.validation import require_finite
+
 DECISION_KINDS: tuple[str, ...] = ("eject", "accept", "missed")
 EJECT_CHOICES: tuple[str, ...] = ("ore", "waste")
 _BOUNDARY_EPS = 1e-9  # in valve pitches
-
-
-def _require_finite(owner: str, name: str, value: float) -> float:
-    """Return ``value`` as float, or raise ValueError naming the field if it is not finite."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{owner}.{name} must be finite, got {value!r}")
-    return number
 
 
 def _is_int(value: Any) -> bool:
@@ -65,14 +56,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _require_positive(owner: str, name: str, value: float) -> float:
-    number = _require_finite(owner, name, value)
+    number = require_finite(f"{owner}.{name}", value)
     if number <= 0.0:
         raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
     return number
 
 
 def _require_non_negative(owner: str, name: str, value: float) -> float:
-    number = _require_finite(owner, name, value)
+    number = require_finite(f"{owner}.{name}", value)
     if number < 0.0:
         raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
     return number
@@ -135,8 +126,8 @@ class EjectorConfig:
         )
         if self.eject not in EJECT_CHOICES:
             raise ValueError(f"{owner}.eject must be one of {EJECT_CHOICES}, got {self.eject!r}")
-        self.probability_threshold = _require_finite(
-            owner, "probability_threshold", self.probability_threshold
+        self.probability_threshold = require_finite(
+            f"{owner}.probability_threshold", self.probability_threshold
         )
         if not 0.0 <= self.probability_threshold <= 1.0:
             raise ValueError(
@@ -155,7 +146,7 @@ class EjectorConfig:
         self.lateral_margin_m = _require_non_negative(
             owner, "lateral_margin_m", self.lateral_margin_m
         )
-        self.bar_offset_m = _require_finite(owner, "bar_offset_m", self.bar_offset_m)
+        self.bar_offset_m = require_finite(f"{owner}.bar_offset_m", self.bar_offset_m)
         if self.close_response_time_s is None:
             self.close_response_time_s = self.response_time_s
         self.close_response_time_s = _require_non_negative(
@@ -230,21 +221,21 @@ class EjectionTarget:
             raise ValueError(f"{owner}.particle_id must be an int, got {self.particle_id!r}")
         if self.particle_id < 0:
             raise ValueError(f"{owner}.particle_id must be >= 0, got {self.particle_id!r}")
-        lead = _require_finite(owner, "leading_edge_encoder_m", self.leading_edge_encoder_m)
-        trail = _require_finite(owner, "trailing_edge_encoder_m", self.trailing_edge_encoder_m)
+        lead = require_finite(f"{owner}.leading_edge_encoder_m", self.leading_edge_encoder_m)
+        trail = require_finite(f"{owner}.trailing_edge_encoder_m", self.trailing_edge_encoder_m)
         if trail < lead:
             raise ValueError(
                 f"{owner}.trailing_edge_encoder_m ({trail!r}) must be >= "
                 f"leading_edge_encoder_m ({lead!r})"
             )
-        y_min = _require_finite(owner, "y_min_m", self.y_min_m)
-        y_max = _require_finite(owner, "y_max_m", self.y_max_m)
+        y_min = require_finite(f"{owner}.y_min_m", self.y_min_m)
+        y_max = require_finite(f"{owner}.y_max_m", self.y_max_m)
         if y_max < y_min:
             raise ValueError(f"{owner}.y_max_m ({y_max!r}) must be >= y_min_m ({y_min!r})")
-        probability = _require_finite(owner, "ore_probability", self.ore_probability)
+        probability = require_finite(f"{owner}.ore_probability", self.ore_probability)
         if not 0.0 <= probability <= 1.0:
             raise ValueError(f"{owner}.ore_probability must be in [0, 1], got {probability!r}")
-        _require_finite(owner, "scan_complete_stamp_s", self.scan_complete_stamp_s)
+        require_finite(f"{owner}.scan_complete_stamp_s", self.scan_complete_stamp_s)
 
 
 @dataclass
@@ -406,7 +397,7 @@ class EjectionScheduler:
         cannot be timed safely becomes 'missed' with the reason.
         """
         target.validate()
-        now_s = _require_finite("decide", "now_s", now_s)
+        now_s = require_finite("decide.now_s", now_s)
         cfg = self._config
         latency_s = now_s - target.scan_complete_stamp_s
         is_ore = target.ore_probability >= cfg.probability_threshold
@@ -481,8 +472,8 @@ def validate_command(command: ValveCommand, valve_count: int) -> None:
             f"{owner} valve range {command.valve_first}..{command.valve_last} is not within "
             f"0..{valve_count - 1}"
         )
-    open_s = _require_finite(owner, "open_s", command.open_s)
-    close_s = _require_finite(owner, "close_s", command.close_s)
+    open_s = require_finite(f"{owner}.open_s", command.open_s)
+    close_s = require_finite(f"{owner}.close_s", command.close_s)
     if close_s <= open_s:
         raise ValueError(f"{owner}.close_s ({close_s!r}) must be > open_s ({open_s!r})")
 

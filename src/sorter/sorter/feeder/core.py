@@ -48,15 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
-def _finite(owner: str, name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}.{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{owner}.{name} must be finite, got {value!r}")
-    return number
+from sorter.common.validation import require_finite
 
 
 @dataclass
@@ -80,37 +72,39 @@ class FeederConfig:
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        self.max_feed_rate_kg_h = _finite(owner, "max_feed_rate_kg_h", self.max_feed_rate_kg_h)
+        self.max_feed_rate_kg_h = require_finite(
+            f"{owner}.max_feed_rate_kg_h", self.max_feed_rate_kg_h
+        )
         if self.max_feed_rate_kg_h <= 0.0:
             raise ValueError(
                 f"{owner}.max_feed_rate_kg_h must be > 0, got {self.max_feed_rate_kg_h!r}"
             )
-        self.feed_rate_kg_h = _finite(owner, "feed_rate_kg_h", self.feed_rate_kg_h)
+        self.feed_rate_kg_h = require_finite(f"{owner}.feed_rate_kg_h", self.feed_rate_kg_h)
         if not 0.0 <= self.feed_rate_kg_h <= self.max_feed_rate_kg_h:
             raise ValueError(
                 f"{owner}.feed_rate_kg_h must be in [0, max_feed_rate_kg_h="
                 f"{self.max_feed_rate_kg_h!r}], got {self.feed_rate_kg_h!r}"
             )
-        self.occupancy_limit = _finite(owner, "occupancy_limit", self.occupancy_limit)
+        self.occupancy_limit = require_finite(f"{owner}.occupancy_limit", self.occupancy_limit)
         if not 0.0 < self.occupancy_limit <= 1.0:
             raise ValueError(
                 f"{owner}.occupancy_limit must be in (0, 1], got {self.occupancy_limit!r}"
             )
         for name in ("kp", "ki"):
-            value = _finite(owner, name, getattr(self, name))
+            value = require_finite(f"{owner}.{name}", getattr(self, name))
             if value < 0.0:
                 raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
             setattr(self, name, value)
-        self.occupancy_time_constant_s = _finite(
-            owner, "occupancy_time_constant_s", self.occupancy_time_constant_s
+        self.occupancy_time_constant_s = require_finite(
+            f"{owner}.occupancy_time_constant_s", self.occupancy_time_constant_s
         )
         if self.occupancy_time_constant_s <= 0.0:
             raise ValueError(
                 f"{owner}.occupancy_time_constant_s must be > 0, "
                 f"got {self.occupancy_time_constant_s!r}"
             )
-        self.reference_time_constant_s = _finite(
-            owner, "reference_time_constant_s", self.reference_time_constant_s
+        self.reference_time_constant_s = require_finite(
+            f"{owner}.reference_time_constant_s", self.reference_time_constant_s
         )
         if self.reference_time_constant_s < 0.0:
             raise ValueError(
@@ -276,16 +270,16 @@ class FeedController:
         controller unchanged.
         """
         owner = "FeedController.update"
-        dt = _finite(owner, "dt_s", dt_s)
+        dt = require_finite(f"{owner}.dt_s", dt_s)
         if dt < 0.0:
             raise ValueError(f"{owner}: dt_s must be >= 0, got {dt_s!r}")
-        occ = _finite(owner, "occupancy", occupancy)
+        occ = require_finite(f"{owner}.occupancy", occupancy)
         if not 0.0 <= occ <= 1.0:
             raise ValueError(f"{owner}: occupancy must be in [0, 1], got {occupancy!r}")
         cfg = self._config
         measured = None
         if measured_kg_h is not None:
-            measured = _finite(owner, "measured_kg_h", measured_kg_h)
+            measured = require_finite(f"{owner}.measured_kg_h", measured_kg_h)
             if measured < 0.0:
                 raise ValueError(f"{owner}: measured_kg_h must be >= 0, got {measured_kg_h!r}")
         # All inputs valid: from here on the state changes.
@@ -375,7 +369,7 @@ class MassFlowFilter:
     @time_constant_s.setter
     def time_constant_s(self, time_constant_s: float) -> None:
         """Change the time constant at run time; the filtered value is kept."""
-        tau = _finite("MassFlowFilter", "time_constant_s", time_constant_s)
+        tau = require_finite("MassFlowFilter.time_constant_s", time_constant_s)
         if tau <= 0.0:
             raise ValueError(f"MassFlowFilter.time_constant_s must be > 0, got {time_constant_s!r}")
         self._tau = tau
@@ -399,8 +393,8 @@ class MassFlowFilter:
 
         ValueError for non-finite input or a stamp that does not increase (state unchanged).
         """
-        stamp = _finite("MassFlowFilter.update", "stamp_s", stamp_s)
-        x = _finite("MassFlowFilter.update", "value", value)
+        stamp = require_finite("MassFlowFilter.update.stamp_s", stamp_s)
+        x = require_finite("MassFlowFilter.update.value", value)
         if self._value is None or self._stamp is None:
             self._value, self._stamp = x, stamp
             return x

@@ -19,7 +19,12 @@ from std_msgs.msg import Float64
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.node_utils import guarded, run_node
+from sorter.common.node_utils import (
+    answer_setpoint,
+    guarded,
+    run_node,
+    set_double_parameter,
+)
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
 from sorter.feeder.core import FeedController, FeederConfig, MassFlowFilter
@@ -105,27 +110,12 @@ class FeederNode(LifecycleNode):
         self.driver.set_drive(0.0)
         return TransitionCallbackReturn.SUCCESS
 
-    def apply_setpoint(self, kg_h: float) -> None:
-        result = self.set_parameters(
-            [Parameter("feed_rate_kg_h", Parameter.Type.DOUBLE, float(kg_h))]
-        )[0]
-        if not result.successful:
-            raise ValueError(result.reason)
-
     @guarded("setpoint")
     def on_setpoint(self, msg: Float64) -> None:
-        self.apply_setpoint(msg.data)
+        set_double_parameter(self, "feed_rate_kg_h", msg.data)
 
     def on_set_feed_rate(self, request: SetFeedRate.Request, response: SetFeedRate.Response):
-        try:
-            self.apply_setpoint(request.feed_rate_kg_h)
-        except ValueError as err:
-            self.diag.reject("setpoint", str(err))
-            response.success, response.message = False, str(err)
-            return response
-        response.success = True
-        response.message = f"feed rate set to {request.feed_rate_kg_h} kg/h"
-        return response
+        return answer_setpoint(self, "feed_rate_kg_h", request.feed_rate_kg_h, response, "kg/h")
 
     @guarded("occupancy")
     def on_occupancy(self, msg: BeltOccupancy) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sorter.common.validation import require_finite
+
 DECISION_KINDS: tuple[str, ...] = ("eject", "accept", "missed")
 
 
@@ -61,16 +63,6 @@ class MetricsSnapshot:
         return self.missed_ejections
 
 
-def _finite(name: str, value: float) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return number
-
-
 def _count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -94,14 +86,16 @@ class CellMetricsCore:
         """``start_s``: when counting began; until a full window has elapsed since then, rates
         are divided by the elapsed time instead of ``window_s`` (otherwise the first window
         under-reports). None: always divide by ``window_s``."""
-        window = _finite("CellMetricsCore.window_s", window_s)
+        window = require_finite("CellMetricsCore.window_s", window_s)
         if window <= 0.0:
             raise ValueError(f"CellMetricsCore.window_s must be > 0, got {window_s!r}")
         capacity = _count("CellMetricsCore.latency_capacity", latency_capacity)
         if capacity < 1:
             raise ValueError("CellMetricsCore.latency_capacity must be >= 1")
         self._window_s = window
-        self._start_s = None if start_s is None else _finite("CellMetricsCore.start_s", start_s)
+        self._start_s = (
+            None if start_s is None else require_finite("CellMetricsCore.start_s", start_s)
+        )
         self._scans: deque[tuple[float, int]] = deque()
         self._masses: deque[tuple[float, float]] = deque()
         self._latencies: deque[float] = deque(maxlen=capacity)
@@ -121,7 +115,7 @@ class CellMetricsCore:
     # -- events ---------------------------------------------------------------------------
     def on_scanned(self, stamp_s: float, count: int) -> None:
         """``count`` particles completed by a strip acquired at ``stamp_s``."""
-        stamp = _finite("on_scanned.stamp_s", stamp_s)
+        stamp = require_finite("on_scanned.stamp_s", stamp_s)
         n = _count("on_scanned.count", count)
         self._scans.append((stamp, n))
         self._scanned += n
@@ -129,8 +123,8 @@ class CellMetricsCore:
 
     def on_measured(self, stamp_s: float, mass_kg: float) -> None:
         """One particle measured with ``mass_kg`` [kg], acquired at ``stamp_s``."""
-        stamp = _finite("on_measured.stamp_s", stamp_s)
-        mass = _finite("on_measured.mass_kg", mass_kg)
+        stamp = require_finite("on_measured.stamp_s", stamp_s)
+        mass = require_finite("on_measured.mass_kg", mass_kg)
         if mass < 0.0:
             raise ValueError(f"on_measured.mass_kg must be >= 0, got {mass_kg!r}")
         self._masses.append((stamp, mass))
@@ -139,10 +133,10 @@ class CellMetricsCore:
 
     def on_decision(self, stamp_s: float, kind: str, latency_s: float) -> None:
         """One ejector decision of ``kind`` ('eject' | 'accept' | 'missed')."""
-        _finite("on_decision.stamp_s", stamp_s)
+        require_finite("on_decision.stamp_s", stamp_s)
         if kind not in self._decisions:
             raise ValueError(f"on_decision.kind must be one of {DECISION_KINDS}, got {kind!r}")
-        latency = _finite("on_decision.latency_s", latency_s)
+        latency = require_finite("on_decision.latency_s", latency_s)
         self._decisions[kind] += 1
         self._latencies.append(latency)
 
@@ -162,11 +156,11 @@ class CellMetricsCore:
 
     def on_belt_speed(self, speed_m_s: float) -> None:
         """Latest measured belt speed [m/s] (reported as is)."""
-        self._belt_speed = _finite("on_belt_speed.speed_m_s", speed_m_s)
+        self._belt_speed = require_finite("on_belt_speed.speed_m_s", speed_m_s)
 
     def on_feed_setpoint(self, kg_h: float) -> None:
         """Latest feeder set-point [kg/h] (reported as is)."""
-        self._feed_setpoint = _finite("on_feed_setpoint.kg_h", kg_h)
+        self._feed_setpoint = require_finite("on_feed_setpoint.kg_h", kg_h)
 
     # -- figures --------------------------------------------------------------------------
     @property
@@ -182,7 +176,7 @@ class CellMetricsCore:
 
     def snapshot(self, now_s: float) -> MetricsSnapshot:
         """Figures at ``now_s``: rates over (now - window, now], totals since start."""
-        now = _finite("snapshot.now_s", now_s)
+        now = require_finite("snapshot.now_s", now_s)
         low = now - self._window_s
         self._prune(low)
         span = self._window_s
