@@ -24,12 +24,18 @@ class Probe:
         self.node.create_subscription(msg_type, topic, bucket.append, qos)
         return bucket
 
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    def wait_until(self, condition: Callable[[], bool], timeout_s: float) -> bool:
+        """Spin until `condition` holds; False if it did not within `timeout_s`."""
         deadline = time.monotonic() + timeout_s
         while not condition():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+                return False
             self.rclpy.spin_once(self.node, timeout_sec=0.05)
+        return True
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+        if not self.wait_until(condition, timeout_s):
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
     def wait_for_subscriber(self, publisher: Any, timeout_s: float = 15.0) -> None:
         self.wait_for(lambda: publisher.get_subscription_count() > 0, timeout_s,

@@ -60,7 +60,7 @@ def test_sigint_stops_the_whole_cell_cleanly(ros_domain, tmp_path) -> None:
     try:
         lines = output.wait_for("cell running", 60.0)
         order = [line.split(":")[0] for line in lines if line.endswith(": activated")]
-        assert order == ["belt", "feeder", "xrt_acquisition", "ejector"]
+        assert order == ["belt", "xrt_acquisition", "ejector", "feeder"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         out = output.text()

@@ -32,10 +32,22 @@ PARAMETERS = [
     ParamSpec("driver", str, "belt drive driver", choices=tuple(DRIVERS), read_only=True),
     ParamSpec("speed_setpoint_m_s", float, "belt speed set-point [m/s]", min=0.0, max=10.0),
     ParamSpec("max_speed_m_s", float, "drive limit [m/s]", min=0.1, max=10.0, read_only=True),
-    ParamSpec("state_rate_hz", float, "nominal encoder/state rate [Hz]", min=1.0, max=2000.0,
-              read_only=True),
-    ParamSpec("speed_window_s", float, "encoder window for the speed estimate [s]",
-              default=0.05, min=0.005, max=1.0),
+    ParamSpec(
+        "state_rate_hz",
+        float,
+        "belt/state publication rate [Hz]",
+        min=1.0,
+        max=2000.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "speed_window_s",
+        float,
+        "encoder window for the speed estimate [s]",
+        default=0.05,
+        min=0.005,
+        max=1.0,
+    ),
 ]
 
 
@@ -50,6 +62,8 @@ class BeltNode(LifecycleNode):
         self.driver = DRIVERS[self.params["driver"]](self, self.on_encoder)
         self.active = False
         self.state_pub = None
+        self.state_period_s = 1.0 / self.params["state_rate_hz"]
+        self.next_state_s = 0.0
         self.add_on_set_parameters_callback(self._check_speed_limit)
         self.add_post_set_parameters_callback(self._speed_changed)
         self.create_subscription(Float64, "belt/speed_setpoint", self.on_setpoint, qos.STATE)
@@ -102,8 +116,13 @@ class BeltNode(LifecycleNode):
     @guarded("encoder")
     def on_encoder(self, stamp_s: float, encoder_m: float) -> None:
         speed = self.estimator.update(stamp_s, encoder_m)
-        if self.state_pub is None:
+        # Every encoder sample feeds the estimate; belt/state goes out at state_rate_hz only,
+        # since each subscriber pays for every message and the ejector extrapolates anyway.
+        if self.state_pub is None or stamp_s < self.next_state_s:
             return
+        self.next_state_s = max(
+            self.next_state_s + self.state_period_s, stamp_s - 0.5 * self.state_period_s
+        )
         msg = BeltState()
         msg.header.stamp = to_time_msg(stamp_s)
         msg.header.frame_id = "belt"

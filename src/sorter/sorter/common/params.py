@@ -95,6 +95,7 @@ def declare_parameters(node: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
         ParameterDescriptor,
         SetParametersResult,
     )
+    from rclpy.exceptions import ParameterUninitializedException
     from rclpy.parameter import Parameter
 
     ros_types = {
@@ -105,6 +106,7 @@ def declare_parameters(node: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
         list: Parameter.Type.DOUBLE_ARRAY,
     }
     by_name = {spec.name: spec for spec in specs}
+    problems: list[str] = []
     for spec in specs:
         descriptor = ParameterDescriptor(
             name=spec.name,
@@ -123,12 +125,19 @@ def declare_parameters(node: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
                 IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)
             ]
         if spec.default is REQUIRED:
-            node.declare_parameter(spec.name, ros_types[spec.type], descriptor)
+            try:
+                node.declare_parameter(spec.name, ros_types[spec.type], descriptor)
+            except ParameterUninitializedException:
+                problems.append(
+                    f"parameter {spec.name} is not set ({spec.description}); start the node "
+                    "with the parameters derived from the cell description (sorter params)"
+                )
         else:
             node.declare_parameter(spec.name, spec.default, descriptor)
 
+    if problems:
+        raise ValueError("; ".join(problems))
     values: dict[str, Any] = {}
-    problems = []
     for spec in specs:
         param = node.get_parameter(spec.name)
         if param.type_ == Parameter.Type.NOT_SET:

@@ -9,16 +9,17 @@ from typing import Any
 from sorter.cell.parameters import node_parameters
 
 # (node name = executable name, lifecycle?) in the order they are configured and activated:
-# the belt must run and the detector be calibrated before particles are decided.
+# the belt must run, the detector be calibrated and the ejector armed before the feeder puts
+# the first particle on the belt, so the feeder comes last.
 CELL_NODES: tuple[tuple[str, bool], ...] = (
     ("belt", True),
-    ("feeder", True),
     ("xrt_acquisition", True),
     ("segmentation", False),
     ("classification", False),
     ("size_estimation", False),
     ("ejector", True),
     ("cell_monitor", False),
+    ("feeder", True),
 )
 SIM_NODE = "sim_world"
 

@@ -2,7 +2,7 @@
 ejections, missed ejections, scan->command latency p50/p99 and inputs dropped by any node.
 
 Subscribes: particles/segmented, particles/measured (ParticleArray), ejector/commands
-            (EjectCommand), ejector/status (EjectorStatus), belt/state (BeltState),
+            (EjectCommand), ejector/status (EjectorStatus, also the belt speed),
             feeder/status (FeederStatus), /diagnostics (every node's rejected_total).
 Publishes:  cell/metrics (sorter_interfaces/CellMetrics); /diagnostics (its own summary)."""
 
@@ -18,7 +18,6 @@ from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
 from sorter.monitor.core import CellMetricsCore
 from sorter_interfaces.msg import (
-    BeltState,
     CellMetrics,
     EjectCommand,
     EjectorStatus,
@@ -51,7 +50,6 @@ class CellMonitorNode(Node):
                                  qos.PARTICLES)
         self.create_subscription(EjectCommand, "ejector/commands", self.on_command, qos.COMMANDS)
         self.create_subscription(EjectorStatus, "ejector/status", self.on_ejector, qos.STATE)
-        self.create_subscription(BeltState, "belt/state", self.on_belt, qos.STATE)
         self.create_subscription(FeederStatus, "feeder/status", self.on_feeder, qos.STATE)
         self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 50)
         self.create_timer(1.0 / self.params["publish_rate_hz"], self.publish)
@@ -71,10 +69,10 @@ class CellMonitorNode(Node):
                               msg.scan_to_command_latency_s)
 
     def on_ejector(self, msg: EjectorStatus) -> None:
+        """The ejector's status also carries the belt speed it schedules with, so the monitor
+        need not take the high-rate belt/state stream."""
         self.ejector = msg
-
-    def on_belt(self, msg: BeltState) -> None:
-        self.belt_speed = msg.speed_m_s
+        self.belt_speed = msg.belt_speed_m_s
 
     def on_feeder(self, msg: FeederStatus) -> None:
         self.feed_setpoint = msg.setpoint_kg_h

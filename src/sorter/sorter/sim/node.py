@@ -4,6 +4,7 @@ over topics, the seams the sim drivers of the other nodes use:
   sub  sim/belt/speed_command      std_msgs/Float64            belt speed command [m/s]
   sub  sim/feeder/drive            std_msgs/Float64            tray drive [0..1]
   sub  sim/valves/command          sorter_interfaces/EjectCommand
+  sub  sim/valves/cancel           std_msgs/Empty               driver disarmed: drop pulses
   pub  sim/belt/encoder            sorter_interfaces/BeltState  encoder latch (position only)
   pub  sim/xrt/raw                 sorter_interfaces/XrtStrip   raw mono16 strips
   pub  sim/truth/outcomes          sorter_interfaces/ParticleOutcomeArray   truth, 2 Hz
@@ -24,7 +25,7 @@ from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
-from std_msgs.msg import Float64
+from std_msgs.msg import Empty, Float64
 
 from sorter.cell.description import default_cell_path, load_cell
 from sorter.common import qos
@@ -93,6 +94,7 @@ class SimWorldNode(Node):
         self.create_subscription(Float64, "sim/feeder/drive", self._on_drive, qos.STATE)
         self.create_subscription(EjectCommand, "sim/valves/command", self._on_valve,
                                  qos.COMMANDS)
+        self.create_subscription(Empty, "sim/valves/cancel", self._on_cancel, qos.COMMANDS)
         self.create_service(AcquireReference, "sim/xrt/acquire_reference", self._on_reference)
         # One timer drives everything at step_s: encoder latches fall on their own exact
         # grid (start + k / rate) and are published from the step that passes them, so the
@@ -195,6 +197,13 @@ class SimWorldNode(Node):
                 throttle_duration_sec=1.0)
         elif status is CommandStatus.INVALID:
             self.diag.reject("valve_command", f"invalid valve command {command}: dropped")
+
+    @guarded("valve_cancel")
+    def _on_cancel(self, _msg: Empty) -> None:
+        """The valve driver disarmed: the controller drops what it had scheduled."""
+        self._advance()
+        cancelled = self.world.cancel_valves()
+        self.get_logger().info(f"valve driver disarmed: {cancelled} scheduled pulses cancelled")
 
     def _publish_encoder(self, latch_s: float) -> None:
         sample = self.world.encoder_sample(latch_s)

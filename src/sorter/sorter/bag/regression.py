@@ -1,0 +1,383 @@
+"""Bag-replay regression: per-particle outcomes, an offline run of the cores, and the diff.
+
+Two ways to get outcomes from a golden bag (XRT strips + belt state):
+
+* **offline** (:class:`OfflinePipeline`): the bag's messages in log-time order go straight
+  through the stage cores with the same adapters and the same glue the nodes use
+  (segmentation -> classification -> size_estimation -> ejector), each stage's output
+  serialized and deserialized as the middleware would (float32 fields are rounded exactly as
+  on the wire). The ejector decides at "now" = the strip's log time, with the latest belt
+  state logged before it. No middleware, no timing: the result is exactly reproducible, and
+  compared with zero tolerance.
+* **online** (the integration test): the bag is played into the real node processes, which run
+  on the bag's time (``/clock``, ``use_sim_time``); :func:`online_outcomes` turns what they
+  published into the same records. Timing fields get a stated tolerance (see
+  :data:`ONLINE`), decisions none.
+
+A particle's decision is 'eject' (with valves and pulse times), 'accept' (policy lets it pass)
+or 'missed' (should be blown but could not be, safely). Online, accepts and misses publish no
+message: a particle the policy targets without a command is a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sorter.bag.errors import BagError
+from sorter.bag.reader import BagReader
+
+STRIP_TOPIC = "/xrt/strip"
+BELT_TOPIC = "/belt/state"
+
+# Fields compared exactly in both modes (identity, flags, the decision itself).
+EXACT_FIELDS = ("strip_index", "mask_height", "mask_width", "touching", "forced_out",
+                "truncated", "is_ore", "decision", "valve_first", "valve_last")
+# Measurements: deterministic functions of the recorded bytes.
+MEASURED_FIELDS = (
+    "leading_edge_encoder_m", "trailing_edge_encoder_m", "centroid_encoder_m", "y_min_m",
+    "y_max_m", "centroid_y_m", "scan_complete_s", "ratio_r", "mean_attenuation_high",
+    "ore_probability", "area_m2", "equivalent_diameter_m", "feret_max_m", "feret_min_m",
+    "rect_length_m", "rect_width_m", "areal_density_kg_m2", "mass_kg", "volume_m3",
+)
+# Pulse times: depend on which belt sample the ejector held when it decided.
+TIMING_FIELDS = ("open_s", "close_s")
+# Kept for the reader of the JSON, never compared (scan -> decision latency).
+INFO_FIELDS = ("latency_s",)
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """Allowed |golden - now| per field group: a changed decision or flag always fails."""
+
+    measured_rel: float
+    measured_abs: float
+    timing_abs_s: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+OFFLINE = Tolerances(measured_rel=0.0, measured_abs=0.0, timing_abs_s=0.0)
+# Online, the nodes run the same code on the same bytes, so measurements must agree to
+# rounding; pulse times may use a belt sample a few ms newer than the offline run's (the
+# ejector keeps the latest): at constant speed that moves them by encoder quantisation and
+# speed-estimate noise, far below 2 ms (4 mm of belt at 2 m/s, the ejector's air margin).
+ONLINE = Tolerances(measured_rel=1e-9, measured_abs=1e-12, timing_abs_s=0.002)
+
+
+@dataclass(frozen=True)
+class Difference:
+    particle: int | None
+    field: str
+    golden: Any
+    now: Any
+
+    def text(self) -> str:
+        who = "run" if self.particle is None else f"particle {self.particle}"
+        return f"{who}: {self.field}: golden {self.golden!r} vs now {self.now!r}"
+
+
+# -- records -----------------------------------------------------------------------------------
+def particle_record(msg: Any) -> dict[str, Any]:
+    """The compared fields of a measured Particle message (decision fields left empty)."""
+    from sorter.common.timeutil import from_time_msg
+
+    record: dict[str, Any] = {"id": int(msg.id)}
+    for name in EXACT_FIELDS[:6]:
+        value = getattr(msg, name)
+        record[name] = bool(value) if isinstance(value, bool) else int(value)
+    record["is_ore"] = bool(msg.is_ore)
+    for name in MEASURED_FIELDS:
+        record[name] = (from_time_msg(msg.scan_complete_stamp) if name == "scan_complete_s"
+                        else float(getattr(msg, name)))
+    record.update(decision=None, valve_first=None, valve_last=None, open_s=None, close_s=None,
+                  latency_s=None)
+    return record
+
+
+def _is_target(scheduler: Any, ore_probability: float) -> bool:
+    return bool(scheduler.is_target(ore_probability))
+
+
+# -- offline ----------------------------------------------------------------------------------
+class OfflinePipeline:
+    """The four stages as the nodes run them, minus the middleware."""
+
+    def __init__(self, cell: dict) -> None:
+        from sorter.cell.parameters import node_parameters
+        from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
+        from sorter.classification.node import curve_points
+        from sorter.ejector.core import EjectionScheduler, EjectorConfig
+        from sorter.physics import mass_attenuation_m2_kg
+        from sorter.sizing.core import SizeEstimator, SizingConfig
+
+        params = node_parameters(cell)
+        self.seg_params = params["segmentation"]
+        cls, size, ej = (params["classification"], params["size_estimation"],
+                         params["ejector"])
+        self.classifier = DualEnergyClassifier(ClassifierConfig(
+            r_threshold_curve=curve_points(cls["r_threshold_curve"]),
+            r_scale=cls["r_scale"], core_erosion_px=cls["core_erosion_px"]))
+        self.sizer = SizeEstimator(SizingConfig(
+            reference_formula=size["reference_formula"],
+            reference_density_kg_m3=size["reference_density_kg_m3"],
+            rectangle_area_factor=size["rectangle_area_factor"],
+            effective_energy_high_kev=size["effective_energy_high_kev"]))
+        self.scheduler = EjectionScheduler(EjectorConfig(
+            **{k: v for k, v in ej.items() if k != "driver"}))
+        self.mu_high = mass_attenuation_m2_kg(self.seg_params["reference_formula"],
+                                              self.seg_params["effective_energy_high_kev"])
+        self.segmenter: Any = None
+        self.pixel_pitch_m: float | None = None
+        self.next_id = 1
+        self.belt: Any = None
+        self.rejected: dict[str, int] = {}
+
+    # each method mirrors the node callback of the same stage
+    def _segment(self, msg: Any) -> Any:
+        from sorter.segmentation.adapters import particle_to_msg, strip_from_msg
+        from sorter.segmentation.core import SegmentationConfig, StripSegmenter
+        from sorter_interfaces.msg import ParticleArray
+
+        if not msg.pixel_pitch_m > 0:
+            raise ValueError(f"strip {msg.strip_index}: pixel pitch {msg.pixel_pitch_m} m")
+        pitch = float(msg.pixel_pitch_m)
+        if self.segmenter is None or pitch != self.pixel_pitch_m:
+            p = self.seg_params
+            self.segmenter = StripSegmenter(SegmentationConfig(
+                attenuation_threshold=p["attenuation_threshold"], min_area_px=p["min_area_px"],
+                split_min_distance_px=p["split_min_distance_px"],
+                max_carry_strips=p["max_carry_strips"], pixel_pitch_m=pitch))
+            self.pixel_pitch_m = pitch
+        result = self.segmenter.push(strip_from_msg(msg))
+        out = ParticleArray()
+        out.header = msg.header
+        out.strip_index = msg.strip_index
+        for particle in result.particles:
+            out.particles.append(particle_to_msg(particle, self.next_id))
+            self.next_id += 1
+        return out
+
+    def _classify(self, msg: Any) -> Any:
+        from sorter.common.particles import particle_crops
+        from sorter_interfaces.msg import ParticleArray
+
+        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
+        for particle in msg.particles:
+            try:
+                mask, low, high = particle_crops(particle)
+                result = self.classifier.classify(mask, low, high)
+            except ValueError:
+                self._reject("classification")
+                continue
+            particle.classified = True
+            particle.ratio_r = float(result.ratio_r)
+            particle.mean_attenuation_high = float(result.mean_attenuation_high)
+            particle.ore_probability = float(result.ore_probability)
+            particle.is_ore = bool(result.is_ore)
+            out.particles.append(particle)
+        return out
+
+    def _measure(self, msg: Any) -> Any:
+        from sorter.common.particles import particle_crops
+        from sorter_interfaces.msg import ParticleArray
+
+        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
+        for particle in msg.particles:
+            try:
+                mask, _low, high = particle_crops(particle)
+                m = self.sizer.measure(mask, high, particle.pixel_along_m,
+                                       particle.pixel_across_m)
+            except ValueError:
+                self._reject("size_estimation")
+                continue
+            particle.measured = True
+            for name in ("area_m2", "equivalent_diameter_m", "feret_max_m", "feret_min_m",
+                         "rect_length_m", "rect_width_m", "areal_density_kg_m2", "mass_kg",
+                         "volume_m3"):
+                setattr(particle, name, getattr(m, name))
+            out.particles.append(particle)
+        return out
+
+    def _on_belt(self, msg: Any) -> None:
+        from sorter.common.timeutil import from_time_msg
+        from sorter.ejector.core import BeltSample
+
+        stamp = from_time_msg(msg.header.stamp)
+        values = (stamp, msg.encoder_position_m, msg.speed_m_s)
+        if not all(map(math.isfinite, values)) or (
+                self.belt is not None and stamp < self.belt.stamp_s):
+            self._reject("belt_state")
+            return
+        self.belt = BeltSample(stamp_s=stamp, encoder_m=msg.encoder_position_m,
+                               speed_m_s=msg.speed_m_s)
+
+    def _decide(self, particle: Any, now_s: float) -> dict[str, Any]:
+        from sorter.common.timeutil import from_time_msg
+        from sorter.ejector.core import EjectionTarget
+
+        record = particle_record(particle)
+        target = EjectionTarget(
+            particle_id=int(particle.id),
+            leading_edge_encoder_m=particle.leading_edge_encoder_m,
+            trailing_edge_encoder_m=particle.trailing_edge_encoder_m,
+            y_min_m=particle.y_min_m, y_max_m=particle.y_max_m,
+            ore_probability=particle.ore_probability,
+            scan_complete_stamp_s=from_time_msg(particle.scan_complete_stamp))
+        decision = self.scheduler.decide(target, self.belt, now_s)
+        record["decision"] = decision.kind
+        record["latency_s"] = decision.latency_s
+        if decision.command is not None:
+            c = decision.command
+            record.update(valve_first=c.valve_first, valve_last=c.valve_last,
+                          open_s=c.open_s, close_s=c.close_s)
+        return record
+
+    def _reject(self, kind: str) -> None:
+        self.rejected[kind] = self.rejected.get(kind, 0) + 1
+
+    def run(self, bag: str | Path) -> list[dict[str, Any]]:
+        """Outcomes of every particle the bag's strips produce, in decision order."""
+        from rclpy.serialization import deserialize_message, serialize_message
+
+        from sorter_interfaces.msg import BeltState, ParticleArray, XrtStrip
+
+        def wire(msg: Any) -> Any:  # what the next node receives
+            return deserialize_message(serialize_message(msg), ParticleArray)
+
+        reader = BagReader(bag)
+        for topic in (STRIP_TOPIC, BELT_TOPIC):
+            reader.select([topic])  # BagError naming the topic if the bag lacks it
+        records = []
+        for message in reader.messages([STRIP_TOPIC, BELT_TOPIC]):
+            if message.topic == BELT_TOPIC:
+                self._on_belt(deserialize_message(message.data, BeltState))
+                continue
+            strip = deserialize_message(message.data, XrtStrip)
+            try:
+                segmented = self._segment(strip)
+            except ValueError:
+                self._reject("segmentation")
+                continue
+            measured = wire(self._measure(wire(self._classify(wire(segmented)))))
+            now_s = message.log_time_ns * 1e-9
+            for particle in measured.particles:
+                records.append(self._decide(particle, now_s))
+        return records
+
+
+def offline_outcomes(cell: dict, bag: str | Path) -> list[dict[str, Any]]:
+    return OfflinePipeline(cell).run(bag)
+
+
+# -- online -----------------------------------------------------------------------------------
+def online_outcomes(measured: Iterable[Any], commands: Iterable[Any], cell: dict
+                    ) -> list[dict[str, Any]]:
+    """Outcomes from what the nodes published: particles/measured arrays and
+    ejector/commands. A targeted particle without a command was missed."""
+    from sorter.cell.parameters import node_parameters
+    from sorter.common.timeutil import from_time_msg
+    from sorter.ejector.core import EjectionScheduler, EjectorConfig
+
+    ej = node_parameters(cell)["ejector"]
+    scheduler = EjectionScheduler(EjectorConfig(**{k: v for k, v in ej.items()
+                                                   if k != "driver"}))
+    by_particle = {int(c.particle_id): c for c in commands}
+    records = []
+    for array in measured:
+        for particle in array.particles:
+            record = particle_record(particle)
+            command = by_particle.get(record["id"])
+            if command is not None:
+                record.update(decision="eject", valve_first=int(command.valve_first),
+                              valve_last=int(command.valve_last),
+                              open_s=from_time_msg(command.open_time),
+                              close_s=from_time_msg(command.close_time),
+                              latency_s=float(command.scan_to_command_latency_s))
+            else:
+                record["decision"] = ("missed" if _is_target(scheduler, particle.ore_probability)
+                                      else "accept")
+            records.append(record)
+    return records
+
+
+# -- comparison -------------------------------------------------------------------------------
+def _close(golden: Any, now: Any, rel: float, abs_: float) -> bool:
+    if golden is None or now is None:
+        return golden is None and now is None
+    if rel == 0.0 and abs_ == 0.0:
+        return golden == now
+    return math.isclose(float(golden), float(now), rel_tol=rel, abs_tol=abs_)
+
+
+def compare(golden: list[dict[str, Any]], now: list[dict[str, Any]], tol: Tolerances
+            ) -> list[Difference]:
+    """Every difference between two outcome lists, particle by particle (matched by id)."""
+    diffs: list[Difference] = []
+    want = {p["id"]: p for p in golden}
+    got = {p["id"]: p for p in now}
+    if len(want) != len(golden) or len(got) != len(now):
+        diffs.append(Difference(None, "duplicate particle ids", len(golden) - len(want),
+                                len(now) - len(got)))
+    for pid in sorted(set(want) - set(got)):
+        diffs.append(Difference(pid, "particle", "present", "missing"))
+    for pid in sorted(set(got) - set(want)):
+        diffs.append(Difference(pid, "particle", "absent", "new"))
+    for pid in sorted(set(want) & set(got)):
+        g, n = want[pid], got[pid]
+        for name in EXACT_FIELDS:
+            if g.get(name) != n.get(name):
+                diffs.append(Difference(pid, name, g.get(name), n.get(name)))
+        for name in MEASURED_FIELDS:
+            if not _close(g.get(name), n.get(name), tol.measured_rel, tol.measured_abs):
+                diffs.append(Difference(pid, name, g.get(name), n.get(name)))
+        for name in TIMING_FIELDS:
+            if not _close(g.get(name), n.get(name), 0.0, tol.timing_abs_s):
+                diffs.append(Difference(pid, name, g.get(name), n.get(name)))
+    return diffs
+
+
+def summarize(outcomes: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"particles": len(outcomes), "eject": 0, "accept": 0, "missed": 0}
+    for p in outcomes:
+        counts[p["decision"]] = counts.get(p["decision"], 0) + 1
+    return counts
+
+
+def format_differences(diffs: list[Difference], limit: int = 40) -> str:
+    """A readable report: one line per difference (particle, field, golden vs now)."""
+    if not diffs:
+        return "no differences"
+    decisions = [d for d in diffs if d.field in ("decision", "particle")]
+    lines = [f"{len(diffs)} difference(s), {len(decisions)} in decisions or particles:"]
+    ordered = decisions + [d for d in diffs if d not in decisions]
+    lines += ["  " + d.text() for d in ordered[:limit]]
+    if len(diffs) > limit:
+        lines.append(f"  ... and {len(diffs) - limit} more")
+    return "\n".join(lines)
+
+
+def max_timing_error(golden: list[dict[str, Any]], now: list[dict[str, Any]]) -> float:
+    """Largest |golden - now| over the pulse times of particles ejected in both."""
+    want = {p["id"]: p for p in golden}
+    worst = 0.0
+    for p in now:
+        g = want.get(p["id"])
+        if g is None:
+            continue
+        for name in TIMING_FIELDS:
+            if g.get(name) is not None and p.get(name) is not None:
+                worst = max(worst, abs(g[name] - p[name]))
+    return worst
+
+
+def require_topics(bag: str | Path) -> None:
+    reader = BagReader(bag)
+    missing = [t for t in (STRIP_TOPIC, BELT_TOPIC) if t not in reader.topic_types()]
+    if missing:
+        raise BagError(f"{bag} lacks {', '.join(missing)}: not a golden bag")
