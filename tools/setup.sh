@@ -8,12 +8,16 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 ROS_DISTRO="${SORTER_ROS_DISTRO:-jazzy}"
-VENV="$ROOT/.venv"
+VENV="${SORTER_VENV:-$ROOT/.venv}"
 PY="${PYTHON:-python3.11}"
 STAMP="$VENV/.sorter-setup-$ROS_DISTRO.stamp"
 
+LOCK="requirements/lock-$ROS_DISTRO.txt"
+LOCK_ARGS=()
+[[ -f "$LOCK" ]] && LOCK_ARGS=(-c "$LOCK")
+
 inputs_hash() {
-  cat tools/setup.sh requirements/ros-"$ROS_DISTRO".txt requirements/lock-"$ROS_DISTRO".txt \
+  cat tools/setup.sh requirements/ros-"$ROS_DISTRO".txt "${LOCK_ARGS[@]:1}" \
     requirements/python.txt src/sorter/setup.py src/sorter/setup.cfg src/sorter_interfaces/CMakeLists.txt \
     src/sorter_interfaces/package.xml src/sorter_interfaces/msg/* src/sorter_interfaces/srv/* \
     | sha256sum | cut -d' ' -f1
@@ -35,7 +39,7 @@ command -v g++ >/dev/null || { echo "setup: g++ is missing (apt-get install g++)
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 echo "setup: installing pinned ROS 2 $ROS_DISTRO wheels and Python dependencies"
 "${PIP[@]}" install -r "requirements/ros-$ROS_DISTRO.txt" -r requirements/python.txt \
-  -c "requirements/lock-$ROS_DISTRO.txt" 2> >(grep -v "^WARNING: Location" >&2)
+  "${LOCK_ARGS[@]}" 2> >(grep -v "^WARNING: Location" >&2)
 "$VENV/bin/python" tools/check_wheels.py
 
 # The wheels' exported CMake targets carry the build machine's include paths; point them at
@@ -54,7 +58,7 @@ echo "setup: building sorter_interfaces with colcon (about a minute)"
   export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
   export PATH="$VENV/bin:$PATH"
   "$VENV/bin/colcon" --log-base build/log build --base-paths src/sorter_interfaces \
-    --build-base build --install-base "$VENV" --merge-install \
+    --build-base "build/$ROS_DISTRO" --install-base "$VENV" --merge-install \
     --cmake-args -DPython3_EXECUTABLE="$VENV/bin/python" -DBUILD_TESTING=OFF
 )
 
