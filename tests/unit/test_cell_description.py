@@ -11,18 +11,8 @@ import yaml
 from sorter.cell.description import CellDescriptionError, load_cell
 from sorter.cell.parameters import node_parameters, write_params_file
 from sorter.common.params import validate_values
+from sorter.launching.node_docs import NODE_MODULES, render
 from sorter.launching.specs import CELL_NODES
-
-NODE_MODULES = {
-    "belt": "sorter.belt.node",
-    "feeder": "sorter.feeder.node",
-    "xrt_acquisition": "sorter.xrt.node",
-    "segmentation": "sorter.segmentation.node",
-    "classification": "sorter.classification.node",
-    "size_estimation": "sorter.sizing.node",
-    "ejector": "sorter.ejector.node",
-    "cell_monitor": "sorter.monitor.node",
-}
 
 
 def test_every_node_parameter_passes_its_spec(cell: dict) -> None:
@@ -60,3 +50,11 @@ def test_params_file_is_keyed_by_node_name(tmp_path, cell: dict) -> None:
     assert loaded["classification"]["ros__parameters"]["r_threshold_curve"] == [
         0.0, 1.95, 3.0, 1.95
     ]
+
+
+def test_node_reference_is_current() -> None:
+    """docs/nodes.md is generated from the code; regenerate it when a node changes."""
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "nodes.md"
+    assert doc.read_text() == render(), "run: python -m sorter.launching.node_docs"

@@ -2,7 +2,7 @@
 (encoder position and speed estimated from it) that every time-critical stage schedules from.
 
 Subscribes: belt/speed_setpoint (std_msgs/Float64 [m/s]); (driver) sim/belt/encoder.
-Publishes:  belt/state (sorter_interfaces/BeltState, at each encoder sample); /diagnostics.
+Publishes:  belt/state (sorter_interfaces/BeltState, at state_rate_hz); /diagnostics.
 Services:   belt/set_speed (sorter_interfaces/SetBeltSpeed).
 Deactivate stops the belt."""
 
