@@ -47,9 +47,10 @@ def test_params_file_is_keyed_by_node_name(tmp_path, cell: dict) -> None:
     path = write_params_file(node_parameters(cell), tmp_path / "params.yaml")
     loaded = yaml.safe_load(path.read_text())
     assert loaded["ejector"]["ros__parameters"]["scan_to_nozzle_m"] == 0.6
-    assert loaded["classification"]["ros__parameters"]["r_threshold_curve"] == [
-        0.0, 1.95, 3.0, 1.95
-    ]
+    curve = cell["classification"]["r_threshold_curve"]
+    flat = loaded["classification"]["ros__parameters"]["r_threshold_curve"]
+    assert flat == [float(v) for point in curve for v in point]  # (a_H, R) pairs, in order
+    assert loaded["belt"]["ros__parameters"]["modbus_port"] == cell["io"]["modbus_port"]
 
 
 def test_node_reference_is_current() -> None:

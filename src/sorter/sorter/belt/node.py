@@ -1,7 +1,8 @@
 """belt (lifecycle): drives the belt at its set-point and publishes the measured state
 (encoder position and speed estimated from it) that every time-critical stage schedules from.
 
-Subscribes: belt/speed_setpoint (std_msgs/Float64 [m/s]); (driver) sim/belt/encoder.
+Subscribes: belt/speed_setpoint (std_msgs/Float64 [m/s]); (driver=sim) sim/belt/encoder.
+Drivers:    sim (sim_world over topics) | modbus (drive over Modbus TCP, cell `io` map).
 Publishes:  belt/state (sorter_interfaces/BeltState, at state_rate_hz); /diagnostics.
 Services:   belt/set_speed (sorter_interfaces/SetBeltSpeed).
 Deactivate stops the belt."""
@@ -17,6 +18,7 @@ from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
 from sorter.belt.drivers import DRIVERS
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.modbus import modbus_parameter_specs
 from sorter.common.node_utils import (
     answer_setpoint,
     guarded,
@@ -48,6 +50,7 @@ PARAMETERS = [
         min=0.005,
         max=1.0,
     ),
+    *modbus_parameter_specs(),
 ]
 
 
@@ -70,8 +73,13 @@ class BeltNode(LifecycleNode):
         self.create_service(SetBeltSpeed, "belt/set_speed", self.on_set_speed)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.driver.start()
+        except ConnectionError as err:
+            self.diag.set_error(f"belt drive unreachable: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.diag.set_error(None)
         self.state_pub = self.create_lifecycle_publisher(BeltState, "belt/state", qos.STATE)
-        self.driver.start()
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -89,8 +97,13 @@ class BeltNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.driver.stop()
+        self.fail_safe()
         return TransitionCallbackReturn.SUCCESS
+
+    def fail_safe(self) -> None:
+        """Stop the belt (also called by run_node on process exit)."""
+        self.active = False
+        self.driver.stop()
 
     def _check_speed_limit(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:

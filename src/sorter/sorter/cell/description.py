@@ -23,9 +23,10 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "belt": ("width_m", "speed_m_s", "max_speed_m_s", "acceleration_m_s2", "state_rate_hz"),
     "geometry": ("scan_to_nozzle_m",),
     "detector": (
-        "pixel_pitch_m", "pixels", "lines_per_strip", "effective_energy_low_kev",
-        "effective_energy_high_kev", "photons_low", "photons_high", "counts_per_photon",
-        "dark_counts", "read_noise_counts", "gain_spread", "belt",
+        "pixel_pitch_m", "pixels", "lines_per_strip", "tube_kv", "tube_anode_angle_deg",
+        "tube_target", "tube_current_a", "source_distance_m", "integration_time_s",
+        "tube_filters", "belt", "front_layer", "filter_layer", "rear_layer", "flat_counts",
+        "dark_counts", "read_noise_counts", "gain_spread", "effective_energy_high_kev",
     ),
     "valves": (
         "count", "pitch_m", "response_time_s", "min_open_s", "margin_m", "command_margin_s",
@@ -43,9 +44,19 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
         "reference_formula", "reference_density_kg_m3", "rectangle_area_factor",
     ),
     "monitor": ("window_s", "publish_rate_hz"),
-    "feed": ("seed", "ore_number_fraction", "size_m", "flatness", "gangue", "pay_mineral"),
+    "io": (
+        "modbus_host", "modbus_port", "modbus_device_id", "belt_speed_setpoint_register",
+        "belt_run_register", "feeder_drive_register", "encoder_count_register",
+        "encoder_count_m", "poll_rate_hz",
+    ),
+    "feed": ("seed", "ore_number_fraction", "size_m", "flatness", "gangue", "pay_mineral",
+             "assay", "ore_pay_volume_fraction", "waste_pay_volume_fraction"),
     "sim": ("step_s", "encoder_rate_hz"),
 }
+
+
+# Top-level keys naming other files, relative to the cell file.
+FILE_REFERENCES: tuple[str, ...] = ("materials",)
 
 
 def default_cell_path() -> Path:
@@ -68,10 +79,18 @@ def load_cell(path: str | Path | None = None, overrides: dict[str, Any] | None =
     if not isinstance(cell, dict):
         raise CellDescriptionError(f"{path}: top level must be a mapping")
     cell = copy.deepcopy(cell)
+    for key in FILE_REFERENCES:  # absolute from here on, so a copy of the cell elsewhere works
+        if isinstance(cell.get(key), str) and not Path(cell[key]).is_absolute():
+            cell[key] = str((path.parent / cell[key]).resolve())
     for dotted, value in (overrides or {}).items():
         set_path(cell, dotted, value)
     check_cell(cell, str(path))
     cell.setdefault("_source", str(path))
+    materials = cell.get("materials")
+    if isinstance(materials, str) and not Path(materials).is_absolute():
+        # the materials file is named relative to the cell file; pin it, so that a copy of
+        # the cell written elsewhere (a run folder) still finds it
+        cell["materials"] = str((path.parent / materials).resolve())
     return cell
 
 

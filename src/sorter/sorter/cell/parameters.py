@@ -10,7 +10,13 @@ import yaml
 
 
 def node_parameters(cell: dict, driver: str = "sim") -> dict[str, dict[str, Any]]:
-    """Parameters per node name, as a ROS params file would hold them (`/**` omitted)."""
+    """Parameters per node name, as a ROS params file would hold them (`/**` omitted).
+    `driver` selects the belt and feeder drivers (sim | modbus); the detector and the valve
+    bar have simulated drivers only so far."""
+    from sorter.common.modbus import io_parameters
+
+    io = io_parameters(cell)
+    device_driver = "sim"
     belt, det, valves = cell["belt"], cell["detector"], cell["valves"]
     feeder, seg, cls = cell["feeder"], cell["segmentation"], cell["classification"]
     size, policy, mon = cell["size_estimation"], cell["policy"], cell["monitor"]
@@ -21,12 +27,14 @@ def node_parameters(cell: dict, driver: str = "sim") -> dict[str, dict[str, Any]
     }
     return {
         "belt": {
+            **io,
             "driver": driver,
             "speed_setpoint_m_s": float(belt["speed_m_s"]),
             "max_speed_m_s": float(belt["max_speed_m_s"]),
             "state_rate_hz": float(belt["state_rate_hz"]),
         },
         "feeder": {
+            **io,
             "driver": driver,
             "feed_rate_kg_h": float(feeder["feed_rate_kg_h"]),
             "max_feed_rate_kg_h": float(feeder["max_feed_rate_kg_h"]),
@@ -36,7 +44,7 @@ def node_parameters(cell: dict, driver: str = "sim") -> dict[str, dict[str, Any]
             "control_rate_hz": float(feeder["control_rate_hz"]),
         },
         "xrt_acquisition": {
-            "driver": driver,
+            "driver": device_driver,
             "pixels": int(det["pixels"]),
             "pixel_pitch_m": float(det["pixel_pitch_m"]),
             "lines_per_strip": int(det["lines_per_strip"]),
@@ -59,7 +67,7 @@ def node_parameters(cell: dict, driver: str = "sim") -> dict[str, dict[str, Any]
             "rectangle_area_factor": float(size["rectangle_area_factor"]),
         },
         "ejector": {
-            "driver": driver,
+            "driver": device_driver,
             "scan_to_nozzle_m": float(cell["geometry"]["scan_to_nozzle_m"]),
             "valve_count": int(valves["count"]),
             "valve_pitch_m": float(valves["pitch_m"]),

@@ -107,7 +107,22 @@ def run_node(factory: Callable[[], Any], threads: int = 2) -> int:
             raise
     finally:
         if node is not None:
+            _fail_safe(node)
             node.destroy_node()
         if rclpy.ok():
             rclpy.try_shutdown()
     return 0
+
+
+def _fail_safe(node: Any) -> None:
+    """On the way out (SIGINT, SIGTERM, error) put the hardware in its safe state: nodes that
+    drive equipment define `fail_safe()` (belt stopped, tray stopped, valves disarmed). With the
+    context already shut down a topic-based (simulated) driver cannot publish; a protocol
+    driver (Modbus) still can, and that is the one a plant needs."""
+    fail_safe = getattr(node, "fail_safe", None)
+    if fail_safe is None:
+        return
+    try:
+        fail_safe()
+    except Exception as err:  # noqa: BLE001 - report, never mask the exit
+        print(f"[{node.get_name()}] fail-safe on exit incomplete: {err}", file=sys.stderr)

@@ -94,8 +94,12 @@ class EjectorNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.driver.disarm()
+        self.fail_safe()
         return TransitionCallbackReturn.SUCCESS
+
+    def fail_safe(self) -> None:
+        """Disarm the valve bar (also called by run_node on process exit)."""
+        self.driver.disarm()
 
     @guarded("belt_state")
     def on_belt(self, msg: BeltState) -> None:

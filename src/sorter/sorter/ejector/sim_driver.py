@@ -36,7 +36,8 @@ class SimValveDriver:
         """Fail closed: refuse new pulses and cancel those already scheduled in the valve
         controller (a pulse blowing now closes)."""
         self._armed = False
-        self._cancel.publish(Empty())
+        if self._node.context.ok():  # after shutdown the simulator is going away too
+            self._cancel.publish(Empty())
 
     def submit(self, command: ValveCommand, latency_s: float = 0.0) -> EjectCommand:
         if not self._armed:

@@ -6,6 +6,7 @@ Subscribes: belt/occupancy (sorter_interfaces/BeltOccupancy), feeder/setpoint (s
             [kg/h]).
 Publishes:  feeder/status (sorter_interfaces/FeederStatus, each control step); /diagnostics.
 Services:   feeder/set_feed_rate (sorter_interfaces/SetFeedRate).
+Drivers:    sim (sim_world over topics) | modbus (feeder controller over Modbus TCP).
 Deactivate stops the tray (drive 0)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from std_msgs.msg import Float64
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.modbus import modbus_parameter_specs
 from sorter.common.node_utils import (
     answer_setpoint,
     guarded,
@@ -45,6 +47,7 @@ PARAMETERS = [
               read_only=True),
     ParamSpec("flow_filter_time_constant_s", float, "low-pass on the measured mass flow [s]",
               default=1.0, min=0.01, max=60.0),
+    *modbus_parameter_specs(),
 ]
 
 
@@ -91,6 +94,12 @@ class FeederNode(LifecycleNode):
         self.flow.time_constant_s = self.params["flow_filter_time_constant_s"]
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.driver.connect()
+        except ConnectionError as err:
+            self.diag.set_error(f"feeder controller unreachable: {err}")
+            return TransitionCallbackReturn.FAILURE
+        self.diag.set_error(None)
         self.controller.reset()
         return TransitionCallbackReturn.SUCCESS
 
@@ -106,9 +115,13 @@ class FeederNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.fail_safe()
+        return TransitionCallbackReturn.SUCCESS
+
+    def fail_safe(self) -> None:
+        """Stop the tray (also called by run_node on process exit)."""
         self.active = False
         self.driver.set_drive(0.0)
-        return TransitionCallbackReturn.SUCCESS
 
     @guarded("setpoint")
     def on_setpoint(self, msg: Float64) -> None:
