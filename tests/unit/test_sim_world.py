@@ -176,7 +176,8 @@ def test_particle_appears_where_the_world_put_it():
     att = np.log((flat - dark) / np.maximum(image - dark, 0.5))
     j, c = np.unravel_index(np.argmax(part.thickness_m), part.thickness_m.shape)
     seen = att[placed.line0 + j, placed.col0 + c]
-    truth = part.mu_high_per_m * part.max_thickness_m
+    # truth: the peak pixel's ray integrated over the spectrum (beam hardening included)
+    truth = world.model.direct_attenuation(part.basis_kg_m2[:, j, c][:, None])[1, 0]
     assert seen == pytest.approx(truth, abs=0.25)
     # nothing outside the footprint's rows/cols
     mask = np.zeros_like(att, dtype=bool)

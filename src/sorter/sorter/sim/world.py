@@ -33,6 +33,9 @@ import numpy as np
 from sorter.sim.detector import Detector, DetectorSpec
 from sorter.sim.particles import FeedSpec, Particle, ParticleGenerator
 from sorter.sim.scorer import Bin, Outcome
+from sorter.xray.materials import Material, MaterialLibrary, library_for_cell
+from sorter.xray.model import XrayModel, build_model
+from sorter.xray.render import noise_generator
 
 HISTORY_S = 1.0  # belt trajectory kept for encoder latches in the past
 
@@ -248,6 +251,7 @@ class WorldConfig:
 
     detector: DetectorSpec
     feed: FeedSpec
+    library: MaterialLibrary
     max_speed_m_s: float
     acceleration_m_s2: float
     encoder_step_m: float
@@ -264,9 +268,11 @@ class WorldConfig:
     @classmethod
     def from_cell(cls, cell: dict[str, Any]) -> WorldConfig:
         belt, valves = cell["belt"], cell["valves"]
+        library = library_for_cell(cell)
         return cls(
             detector=DetectorSpec.from_cell(cell),
-            feed=FeedSpec.from_cell(cell),
+            feed=FeedSpec.from_cell(cell, library),
+            library=library,
             max_speed_m_s=float(belt["max_speed_m_s"]),
             acceleration_m_s2=float(belt["acceleration_m_s2"]),
             encoder_step_m=float(belt["encoder_step_m"]),
@@ -346,10 +352,11 @@ class World:
         feed_seq, gain_seq, noise_seq = np.random.SeedSequence(int(seed)).spawn(3)
         self._feed_rng = np.random.default_rng(feed_seq)
         det = config.detector
-        self.detector = Detector(det, np.random.default_rng(gain_seq),
-                                 np.random.default_rng(noise_seq))
-        self.generator = ParticleGenerator(config.feed, det.pixel_pitch_m, det.energy_low_kev,
-                                           det.energy_high_kev)
+        self.model = world_model(config)
+        self.detector = Detector(det, self.model, np.random.default_rng(gain_seq),
+                                 noise_generator(noise_seq))
+        self.generator = ParticleGenerator(config.feed, det.pixel_pitch_m, self.model,
+                                           config.library)
         self.belt = BeltDrive(config.acceleration_m_s2, config.max_speed_m_s, belt_speed_m_s)
         self.feeder = FeederTray(config.max_feed_rate_kg_s, config.tray_time_constant_s)
         self.valves = ValveController(config.valve_count, config.valve_pitch_m,
@@ -546,11 +553,11 @@ class World:
             self._next_strip += 1
             self._strip_first_time = None
 
-    def attenuation(self, first_line: int, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
-        """sum(mu * t) maps (low, high) of the particles in lines [first_line, +n_lines)."""
+    def basis_maps(self, first_line: int, n_lines: int) -> np.ndarray:
+        """Basis areal-density maps (bases, lines, pixels) [kg/m^2] of the particles in
+        lines [first_line, first_line + n_lines); stacked particles add."""
         pixels = self.config.detector.pixels
-        att_low = np.zeros((n_lines, pixels), dtype=np.float32)
-        att_high = np.zeros((n_lines, pixels), dtype=np.float32)
+        basis = np.zeros((self.model.table.dims, n_lines, pixels), dtype=np.float32)
         last = first_line + n_lines
         for placed in self._on_belt:
             if placed.line0 >= last or placed.line_end <= first_line:
@@ -558,15 +565,21 @@ class World:
             part = placed.particle
             r0 = max(first_line, placed.line0)
             r1 = min(last, placed.line_end)
-            src = part.thickness_m[r0 - placed.line0:r1 - placed.line0]
+            src = part.basis_kg_m2[:, r0 - placed.line0:r1 - placed.line0]
             cols = slice(placed.col0, placed.col0 + part.cols)
-            att_low[r0 - first_line:r1 - first_line, cols] += part.mu_low_per_m * src
-            att_high[r0 - first_line:r1 - first_line, cols] += part.mu_high_per_m * src
-        return att_low, att_high
+            basis[:, r0 - first_line:r1 - first_line, cols] += src
+        return basis
 
     def render(self, first_line: int, n_lines: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw (low, high) counts of lines [first_line, first_line + n_lines)."""
-        return self.detector.render(*self.attenuation(first_line, n_lines))
+        return self.detector.render(self.basis_maps(first_line, n_lines))
+
+
+def world_model(config: WorldConfig) -> XrayModel:
+    """The X-ray model of the cell's detector, its table covering the feed's minerals (built
+    once per setup and feed, then shared)."""
+    return build_model(config.detector.setup,
+                       [Material.pure(m) for m in config.feed.minerals])
 
 
 def world_from_cell(cell: dict[str, Any], seed: int | None = None, start_time_s: float = 0.0,

@@ -85,8 +85,8 @@ def write_report(result: TrialResult, summary: TrialSummary) -> Path:
     machine = f"{platform.machine()}, {_cpu_count()} cores, {platform.python_version()}"
     body = {
         "cell": result.cell["cell"]["name"],
-        "data": "simulated (sorter sim_world: Beer-Lambert at two effective energies, "
-        "synthetic particles); not comparable to the seeds' real-data trials",
+        "data": "simulated (sorter sim_world: polychromatic dual-energy model from spekpy "
+        "and xraylib, synthetic particles); not comparable to the seeds' real-data trials",
         "machine": machine,
         "score": s.as_dict(),
         "cell_figures": f,
