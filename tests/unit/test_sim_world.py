@@ -267,6 +267,27 @@ def test_late_command_is_counted_and_not_executed():
     assert world.counters.late_valve_commands == 1 and world.counters.valve_commands == 1
 
 
+def test_bins_wait_for_commands_that_arrived_in_time():
+    """A command that reached the controller before its open time (reception stamp) but was
+    handed over after the crossing still blows the particle out, within the settle lag."""
+    world, placed, t_cross = _setup_hit_test()
+    world.bin_decision_lag_s = 0.3
+    command = _covering(world, placed, t_cross)
+    run(world, t_cross + 0.1, 0.004)
+    assert world.pop_outcomes() == []  # not settled yet
+    received = command.open_time_s - 0.002
+    assert world.command_valves(command, received_s=received) is CommandStatus.ACCEPTED
+    run(world, t_cross + 0.35, 0.004)
+    assert [o.bin for o in world.pop_outcomes()] == [Bin.REJECT]
+    # without the lag the same late hand-over comes too late: the bin was already settled
+    world, placed, t_cross = _setup_hit_test()
+    command = _covering(world, placed, t_cross)
+    run(world, t_cross + 0.1, 0.004)
+    world.command_valves(command, received_s=command.open_time_s - 0.002)
+    run(world, t_cross + 0.35, 0.004)
+    assert [o.bin for o in world.pop_outcomes()] == [Bin.ACCEPT]
+
+
 def test_disarm_cancels_scheduled_pulses():
     """Fail-closed: once the driver disarms, a pulse scheduled earlier no longer fires."""
     world, placed, t_cross = _setup_hit_test()

@@ -48,6 +48,9 @@ FRAME = "belt"
 OUTCOME_RATE_HZ = 2.0
 MAX_REFERENCE_LINES = 65535
 MAX_LATCH_BACKLOG_S = 0.5    # older unpublished encoder latches are skipped, not flooded
+# Bins are settled this long after a crossing: valve commands that arrived in time but were
+# processed late by this (busy) process still count; the truth stream lags by as much.
+BIN_DECISION_LAG_S = 0.3
 
 
 def _default_cell() -> str:
@@ -83,7 +86,8 @@ class SimWorldNode(Node):
                              "out of range")
         self.max_speed = float(self.cell["belt"]["max_speed_m_s"])
         self.world: World = world_from_cell(self.cell, None if seed < 0 else int(seed),
-                                            start_time_s=self._now())
+                                            start_time_s=self._now(),
+                                            bin_decision_lag_s=BIN_DECISION_LAG_S)
         self.diag = NodeDiagnostics(self, "sim_world")
 
         self.pub_encoder = self.create_publisher(BeltState, "sim/belt/encoder", qos.STATE)
@@ -180,8 +184,13 @@ class SimWorldNode(Node):
         self.world.set_feeder_drive(drive)
 
     @guarded("valve_command")
-    def _on_valve(self, msg: EjectCommand) -> None:
+    def _on_valve(self, msg: EjectCommand, info: dict[str, Any]) -> None:
+        """A real valve controller judges a command by when it arrived, not by when this
+        process got round to it: use the middleware's reception stamp (system clock)."""
         now = self._advance()
+        received = info.get("received_timestamp", 0) * 1e-9
+        if not now - 1.0 <= received <= now + 0.01:  # missing or implausible stamp
+            received = now
         command = ValveCommand(
             particle_id=int(msg.particle_id),
             valve_first=int(msg.valve_first),
@@ -189,11 +198,11 @@ class SimWorldNode(Node):
             open_time_s=from_time_msg(msg.open_time),
             close_time_s=from_time_msg(msg.close_time),
         )
-        status = self.world.command_valves(command, received_s=now)
+        status = self.world.command_valves(command, received_s=received)
         if status is CommandStatus.LATE:
             self.get_logger().warning(
                 f"valve command for particle {command.particle_id} arrived "
-                f"{(now - command.open_time_s) * 1e3:.1f} ms after its open time: dropped",
+                f"{(received - command.open_time_s) * 1e3:.1f} ms after its open time: dropped",
                 throttle_duration_sec=1.0)
         elif status is CommandStatus.INVALID:
             self.diag.reject("valve_command", f"invalid valve command {command}: dropped")

@@ -347,7 +347,15 @@ class World:
     time, so step to the command's time first (the ROS node does)."""
 
     def __init__(self, config: WorldConfig, seed: int, start_time_s: float = 0.0,
-                 belt_speed_m_s: float = 0.0, render_strips: bool = True) -> None:
+                 belt_speed_m_s: float = 0.0, render_strips: bool = True,
+                 bin_decision_lag_s: float = 0.0) -> None:
+        """`bin_decision_lag_s`: a particle's bin is settled this long after it crossed the
+        nozzle line, so a valve command that reached the controller in time (its reception
+        stamp) but was handed to the world late by a busy process still counts."""
+        if not (math.isfinite(bin_decision_lag_s) and 0.0 <= bin_decision_lag_s <= 0.9):
+            raise ValueError(f"bin_decision_lag_s {bin_decision_lag_s} outside 0..0.9 s")
+        self.bin_decision_lag_s = float(bin_decision_lag_s)
+        self._crossed: list[tuple[float, PlacedParticle]] = []
         self.config = config
         feed_seq, gain_seq, noise_seq = np.random.SeedSequence(int(seed)).spawn(3)
         self._feed_rng = np.random.default_rng(feed_seq)
@@ -501,6 +509,7 @@ class World:
         self._scan_events(segments)
         self._render_due(segments)
         self._nozzle_events(segments)
+        self._settle_bins(now_s - self.bin_decision_lag_s)
         self.time_s = now_s
         self.valves.prune(now_s - 1.0)
         self._history.extend(segments)
@@ -520,6 +529,16 @@ class World:
             x, _, placed = heapq.heappop(self._nozzle_queue)
             t = time_at_position(segments, x)
             assert t is not None  # x <= x_end
+            self._crossed.append((t, placed))
+
+    def _settle_bins(self, until_s: float) -> None:
+        """Bin every particle that crossed the nozzle line at or before `until_s`, by the air
+        that was blowing at its crossing."""
+        due = [(t, placed) for t, placed in self._crossed if t <= until_s]
+        if not due:
+            return
+        self._crossed = [(t, placed) for t, placed in self._crossed if t > until_s]
+        for t, placed in due:
             cover = self.valves.coverage(t, placed.y_min_m, placed.y_max_m)
             bin_ = Bin.REJECT if cover >= self.config.reject_coverage else Bin.ACCEPT
             part = placed.particle
