@@ -112,6 +112,14 @@ def main(argv: list[str] | None = None) -> int:
                        help="seconds of feed in the live latency run (0 skips it)")
     bench.set_defaults(func=cmd_bench)
 
+    from sorter.bag.cli import add_bag_parser  # `sorter bag ...` (issue 5)
+
+    add_bag_parser(sub)
+
+    from sorter.xray.cli import add_xray_parser  # `sorter xray ...` (issue 4)
+
+    add_xray_parser(sub)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)

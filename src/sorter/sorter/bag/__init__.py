@@ -15,8 +15,9 @@ ROS-free modules (plain Python, importable without a ROS environment):
 - :mod:`~sorter.bag.reader`      offline reader (time ordered, topic filter)
 - :mod:`~sorter.bag.repair`      rebuild metadata.yaml (and salvage files) after a crash
 - :mod:`~sorter.bag.loss`        loss accounting from publication sequence numbers
+- :mod:`~sorter.bag.info`        `sorter bag info`
 
 ROS modules (rclpy): :mod:`~sorter.bag.recorder`, :mod:`~sorter.bag.player`; and the
 regression tooling :mod:`~sorter.bag.golden` / :mod:`~sorter.bag.regression`, which need the
-message classes but no middleware.
+message classes but no middleware. :mod:`~sorter.bag.cli` holds the `sorter bag` commands.
 """

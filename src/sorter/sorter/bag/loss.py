@@ -31,17 +31,23 @@ class TopicLoss:
     publishers: int = 1           # most publishers seen on the graph
     first_sequence: int = 0
     last_sequence: int = 0
+    holes: list[tuple[int, int, int]] = field(default_factory=list)  # (first missing, count,
+    # log time ns of the sample after the hole), the first MAX_HOLES of them
     streams: list[int] = field(default_factory=list, repr=False)
 
     @property
     def exact(self) -> bool:
         return self.publishers <= 1
 
-    def summary(self) -> dict[str, int | bool]:
+    def summary(self) -> dict[str, int | bool | list]:
         body = asdict(self)
         body.pop("streams")
+        body["holes"] = [list(h) for h in self.holes]
         body["exact"] = self.exact
         return body
+
+
+MAX_HOLES = 50
 
 
 class LossAccountant:
@@ -54,7 +60,7 @@ class LossAccountant:
         loss = self.topics.setdefault(topic, TopicLoss())
         loss.publishers = max(loss.publishers, int(count))
 
-    def record(self, topic: str, sequence: int | None) -> None:
+    def record(self, topic: str, sequence: int | None, log_time_ns: int = 0) -> None:
         loss = self.topics.setdefault(topic, TopicLoss())
         loss.received += 1
         if not sequence or sequence < 0:  # rmw without sequence numbers: counts only
@@ -77,11 +83,13 @@ class LossAccountant:
         if missing:
             loss.gaps += missing
             loss.gap_events += 1
+            if len(loss.holes) < MAX_HOLES:
+                loss.holes.append((streams[best] + 1, missing, int(log_time_ns)))
         streams[best] = sequence
 
     @property
     def total_gaps(self) -> int:
         return sum(t.gaps for t in self.topics.values())
 
-    def summary(self) -> dict[str, dict[str, int | bool]]:
+    def summary(self) -> dict[str, dict[str, int | bool | list]]:
         return {name: loss.summary() for name, loss in sorted(self.topics.items())}

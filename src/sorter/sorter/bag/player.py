@@ -137,6 +137,9 @@ class Player:
         chosen = self.reader.select(options.topics)
         if options.exclude:
             chosen = [t for t in chosen if not re.search(options.exclude, t)]
+        if options.clock_hz > 0 and "/clock" in chosen:
+            log("the bag has its own /clock: not played, --clock publishes the bag's time")
+            chosen = [t for t in chosen if t != "/clock"]
         if not chosen:
             raise BagError(f"no topic of {bag} left to play after the filters")
         for source in options.remaps:

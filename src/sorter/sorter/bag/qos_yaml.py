@@ -30,6 +30,8 @@ from sorter.bag.errors import BagError
 
 INFINITE_NS = 2**63 - 1
 NS_PER_S = 1_000_000_000
+# Foxy-era bags carry each rmw's own "infinite" (Fast DDS, Connext) as {sec, nsec}.
+FOXY_INFINITE = {(0x7FFFFFFF, 0xFFFFFFFF), (0x7FFFFFFF, 0x7FFFFFFF)}
 
 # rmw enum values, identical to rclpy's HistoryPolicy/ReliabilityPolicy/... values.
 HISTORY = {"system_default": 0, "keep_last": 1, "keep_all": 2, "unknown": 3}
@@ -113,9 +115,11 @@ def _duration_dict(ns: int) -> dict[str, int]:
 def _duration_ns(body: Any) -> int:
     if not isinstance(body, dict):
         raise TypeError(f"duration must be {{sec, nsec}}, got {body!r}")
-    ns = int(body["sec"]) * NS_PER_S + int(body["nsec"])
-    # Foxy-era bags carry each rmw's own "infinite"; anything at or past int64 max is infinite.
-    return min(ns, INFINITE_NS)
+    sec, nsec = int(body["sec"]), int(body["nsec"])
+    if (sec, nsec) in FOXY_INFINITE:
+        return INFINITE_NS
+    # Anything at or past int64 max nanoseconds (Cyclone's Foxy value included) is infinite.
+    return min(sec * NS_PER_S + nsec, INFINITE_NS)
 
 
 def _policy_name(name: str, value: Any) -> str:

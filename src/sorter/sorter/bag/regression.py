@@ -35,8 +35,10 @@ STRIP_TOPIC = "/xrt/strip"
 BELT_TOPIC = "/belt/state"
 
 # Fields compared exactly in both modes (identity, flags, the decision itself).
-EXACT_FIELDS = ("strip_index", "mask_height", "mask_width", "touching", "forced_out",
-                "truncated", "is_ore", "decision", "valve_first", "valve_last")
+PARTICLE_INTS = ("strip_index", "mask_height", "mask_width")
+PARTICLE_FLAGS = ("touching", "forced_out", "truncated", "is_ore")
+DECISION_FIELDS = ("decision", "valve_first", "valve_last")
+EXACT_FIELDS = PARTICLE_INTS + PARTICLE_FLAGS + DECISION_FIELDS
 # Measurements: deterministic functions of the recorded bytes.
 MEASURED_FIELDS = (
     "leading_edge_encoder_m", "trailing_edge_encoder_m", "centroid_encoder_m", "y_min_m",
@@ -88,10 +90,8 @@ def particle_record(msg: Any) -> dict[str, Any]:
     from sorter.common.timeutil import from_time_msg
 
     record: dict[str, Any] = {"id": int(msg.id)}
-    for name in EXACT_FIELDS[:6]:
-        value = getattr(msg, name)
-        record[name] = bool(value) if isinstance(value, bool) else int(value)
-    record["is_ore"] = bool(msg.is_ore)
+    record.update({name: int(getattr(msg, name)) for name in PARTICLE_INTS})
+    record.update({name: bool(getattr(msg, name)) for name in PARTICLE_FLAGS})
     for name in MEASURED_FIELDS:
         record[name] = (from_time_msg(msg.scan_complete_stamp) if name == "scan_complete_s"
                         else float(getattr(msg, name)))
@@ -100,26 +100,39 @@ def particle_record(msg: Any) -> dict[str, Any]:
     return record
 
 
-def _is_target(scheduler: Any, ore_probability: float) -> bool:
-    return bool(scheduler.is_target(ore_probability))
-
-
 # -- offline ----------------------------------------------------------------------------------
-class OfflinePipeline:
-    """The four stages as the nodes run them, minus the middleware."""
+PIPELINE_NODES = ("segmentation", "classification", "size_estimation", "ejector")
 
-    def __init__(self, cell: dict) -> None:
-        from sorter.cell.parameters import node_parameters
+
+def pipeline_parameters(cell: dict) -> dict[str, dict[str, Any]]:
+    """The replayed nodes' parameters, as the cell description yields them."""
+    from sorter.cell.parameters import node_parameters
+
+    params = node_parameters(cell)
+    return {name: params[name] for name in PIPELINE_NODES}
+
+
+def _scheduler(ejector_params: dict[str, Any]) -> Any:
+    from sorter.ejector.core import EjectionScheduler, EjectorConfig
+
+    return EjectionScheduler(EjectorConfig(
+        **{k: v for k, v in ejector_params.items() if k not in ("driver", "use_sim_time")}))
+
+
+class OfflinePipeline:
+    """The four stages as the nodes run them, minus the middleware. `params` are the nodes'
+    parameters ({node name: {parameter: value}}), as in a ROS params file."""
+
+    def __init__(self, params: dict[str, dict[str, Any]]) -> None:
         from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
         from sorter.classification.node import curve_points
-        from sorter.ejector.core import EjectionScheduler, EjectorConfig
-        from sorter.physics import mass_attenuation_m2_kg
         from sorter.sizing.core import SizeEstimator, SizingConfig
 
-        params = node_parameters(cell)
+        missing = [n for n in PIPELINE_NODES if n not in params]
+        if missing:
+            raise BagError(f"parameters for {', '.join(missing)} are missing")
         self.seg_params = params["segmentation"]
-        cls, size, ej = (params["classification"], params["size_estimation"],
-                         params["ejector"])
+        cls, size = params["classification"], params["size_estimation"]
         self.classifier = DualEnergyClassifier(ClassifierConfig(
             r_threshold_curve=curve_points(cls["r_threshold_curve"]),
             r_scale=cls["r_scale"], core_erosion_px=cls["core_erosion_px"]))
@@ -128,10 +141,7 @@ class OfflinePipeline:
             reference_density_kg_m3=size["reference_density_kg_m3"],
             rectangle_area_factor=size["rectangle_area_factor"],
             effective_energy_high_kev=size["effective_energy_high_kev"]))
-        self.scheduler = EjectionScheduler(EjectorConfig(
-            **{k: v for k, v in ej.items() if k != "driver"}))
-        self.mu_high = mass_attenuation_m2_kg(self.seg_params["reference_formula"],
-                                              self.seg_params["effective_energy_high_kev"])
+        self.scheduler = _scheduler(params["ejector"])
         self.segmenter: Any = None
         self.pixel_pitch_m: float | None = None
         self.next_id = 1
@@ -271,22 +281,19 @@ class OfflinePipeline:
         return records
 
 
-def offline_outcomes(cell: dict, bag: str | Path) -> list[dict[str, Any]]:
-    return OfflinePipeline(cell).run(bag)
+def offline_outcomes(params: dict[str, dict[str, Any]], bag: str | Path
+                     ) -> list[dict[str, Any]]:
+    return OfflinePipeline(params).run(bag)
 
 
 # -- online -----------------------------------------------------------------------------------
-def online_outcomes(measured: Iterable[Any], commands: Iterable[Any], cell: dict
-                    ) -> list[dict[str, Any]]:
+def online_outcomes(measured: Iterable[Any], commands: Iterable[Any],
+                    ejector_params: dict[str, Any]) -> list[dict[str, Any]]:
     """Outcomes from what the nodes published: particles/measured arrays and
     ejector/commands. A targeted particle without a command was missed."""
-    from sorter.cell.parameters import node_parameters
     from sorter.common.timeutil import from_time_msg
-    from sorter.ejector.core import EjectionScheduler, EjectorConfig
 
-    ej = node_parameters(cell)["ejector"]
-    scheduler = EjectionScheduler(EjectorConfig(**{k: v for k, v in ej.items()
-                                                   if k != "driver"}))
+    scheduler = _scheduler(ejector_params)
     by_particle = {int(c.particle_id): c for c in commands}
     records = []
     for array in measured:
@@ -300,7 +307,7 @@ def online_outcomes(measured: Iterable[Any], commands: Iterable[Any], cell: dict
                               close_s=from_time_msg(command.close_time),
                               latency_s=float(command.scan_to_command_latency_s))
             else:
-                record["decision"] = ("missed" if _is_target(scheduler, particle.ore_probability)
+                record["decision"] = ("missed" if scheduler.is_target(particle.ore_probability)
                                       else "accept")
             records.append(record)
     return records
@@ -375,9 +382,3 @@ def max_timing_error(golden: list[dict[str, Any]], now: list[dict[str, Any]]) ->
                 worst = max(worst, abs(g[name] - p[name]))
     return worst
 
-
-def require_topics(bag: str | Path) -> None:
-    reader = BagReader(bag)
-    missing = [t for t in (STRIP_TOPIC, BELT_TOPIC) if t not in reader.topic_types()]
-    if missing:
-        raise BagError(f"{bag} lacks {', '.join(missing)}: not a golden bag")

@@ -35,7 +35,7 @@ from sorter.bag.metadata import (
     default_ros_distro,
 )
 from sorter.bag.qos_yaml import load_profiles
-from sorter.bag.writer import MCAP_PROFILE, _library
+from sorter.bag.writer import MCAP_PROFILE, library_name
 
 
 @dataclass
@@ -150,7 +150,7 @@ def salvage_file(path: Path, keep_original: bool = False) -> FileScan:
     channel_ids: dict[int, int] = {}
     with open(tmp, "wb") as out:
         writer = McapWriter(out)
-        writer.start(profile=MCAP_PROFILE, library=_library())
+        writer.start(profile=MCAP_PROFILE, library=library_name())
         for record, _problem in _records(path):
             if record is None:
                 break

@@ -48,7 +48,7 @@ COMPRESSION = {"zstd": CompressionType.ZSTD, "lz4": CompressionType.LZ4,
 MCAP_PROFILE = "ros2"
 
 
-def _library() -> str:
+def library_name() -> str:
     try:
         mcap_version = version("mcap")
     except PackageNotFoundError:  # pragma: no cover - mcap is a pinned dependency
@@ -123,7 +123,7 @@ class _OpenFile:
         self.stats = _FileStats(path.name)
         self.mcap = McapWriter(self.stream, chunk_size=options.chunk_size,
                                compression=COMPRESSION[options.compression])
-        self.mcap.start(profile=MCAP_PROFILE, library=_library())
+        self.mcap.start(profile=MCAP_PROFILE, library=library_name())
         self.schemas: dict[str, int] = {}
         self.channels: dict[str, int] = {}
         self.pending_bytes = 0
@@ -232,14 +232,19 @@ class BagWriter:
         current = self._file
         assert current is not None
         data = bytes(data)
-        current.mcap.add_message(
-            channel_id=current.channels[topic], log_time=int(log_time_ns), data=data,
-            publish_time=int(log_time_ns if publish_time_ns is None else publish_time_ns),
-            sequence=int(sequence) & 0xFFFFFFFF)
+        try:
+            current.mcap.add_message(
+                channel_id=current.channels[topic], log_time=int(log_time_ns), data=data,
+                publish_time=int(log_time_ns if publish_time_ns is None else publish_time_ns),
+                sequence=int(sequence) & 0xFFFFFFFF)
+        except OSError as err:  # a full chunk is written here: disk full, folder gone
+            raise BagError(f"cannot write {current.path}: {err}") from None
         current.stats.add(int(log_time_ns))
+        # Bytes not yet on disk, for the size split: an estimate (uncompressed), reset when
+        # the mcap writer closes a full chunk by itself or on a flush.
         current.pending_bytes += len(data)
         if current.pending_bytes >= self.options.chunk_size:
-            current.pending_bytes = 0  # the mcap writer closed the chunk itself
+            current.pending_bytes = 0
         self.counts[topic] += 1
         self.bytes_in += len(data)
         self.maybe_flush()

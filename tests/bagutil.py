@@ -1,0 +1,64 @@
+"""A bag as `ros2 bag record -s mcap` writes it, made with `rosbags` and nothing of sorter.bag:
+its own message definitions (from the .msg files, through rosbags' type system), its own CDR
+serializer, its own MCAP writer and metadata.yaml. Compatibility tests play and read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BELT_TYPE = "sorter_interfaces/msg/BeltState"
+T0_NS = 1_700_000_000_000_000_000
+
+
+def rosbags_typestore():
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    store = get_typestore(Stores.ROS2_JAZZY)
+    text = (REPO / "src/sorter_interfaces/msg/BeltState.msg").read_text()
+    store.register(get_types_from_msg(text, BELT_TYPE))
+    return store
+
+
+def belt_values(i: int) -> dict:
+    """Field values of message i (so a test can check what it received)."""
+    stamp_ns = T0_NS + i * 20_000_000
+    return {"sec": stamp_ns // 10**9, "nanosec": stamp_ns % 10**9,
+            "encoder_position_m": 0.04 * i, "speed_m_s": 2.0, "running": True}
+
+
+def write_ros2_style_bag(path: Path, count: int = 50, period_ns: int = 20_000_000,
+                         version: int = 9) -> Path:
+    """`count` BeltState messages on /belt/state at 1/period, and one std_msgs/String on
+    /note; MCAP storage with zstd chunk compression (rosbag2's mcap default)."""
+    from rosbags.interfaces import Qos, QosDurability, QosHistory, QosLiveliness, QosReliability
+    from rosbags.interfaces import QosTime as T
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.rosbag2.enums import CompressionFormat, CompressionMode
+
+    store = rosbags_typestore()
+    belt_cls = store.types[BELT_TYPE]
+    header_cls, time_cls = store.types["std_msgs/msg/Header"], store.types[
+        "builtin_interfaces/msg/Time"]
+    infinite = T(9223372036, 854775807)
+    offered = Qos(QosHistory.UNKNOWN, 0, QosReliability.RELIABLE, QosDurability.VOLATILE,
+                  infinite, infinite, QosLiveliness.AUTOMATIC, infinite, False)
+    writer = Writer(path, version=version, storage_plugin=StoragePlugin.MCAP)
+    writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+    with writer:
+        belt = writer.add_connection("/belt/state", BELT_TYPE, typestore=store,
+                                     offered_qos_profiles=[offered])
+        note = writer.add_connection("/note", "std_msgs/msg/String", typestore=store,
+                                     offered_qos_profiles=[offered])
+        string_cls = store.types["std_msgs/msg/String"]
+        writer.write(note, T0_NS, store.serialize_cdr(string_cls(data="hello"),
+                                                      "std_msgs/msg/String"))
+        for i in range(count):
+            v = belt_values(i)
+            msg = belt_cls(header=header_cls(stamp=time_cls(sec=v["sec"], nanosec=v["nanosec"]),
+                                             frame_id="belt"),
+                           encoder_position_m=v["encoder_position_m"],
+                           speed_m_s=v["speed_m_s"], speed_setpoint_m_s=2.0,
+                           running=v["running"])
+            writer.write(belt, T0_NS + i * period_ns, store.serialize_cdr(msg, BELT_TYPE))
+    return path
