@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from sorter.cell.parameters import write_params_file
-from sorter.launching.specs import NodeSpec
+from sorter.launching.specs import CELL_EDGES, NodeSpec
 
 
 class LaunchError(RuntimeError):
@@ -73,7 +73,9 @@ class CellLauncher:
 
     def _bring_up(self, timeout_s: float) -> None:
         """Wait until every node has joined the graph (a node still importing would die on an
-        early SIGINT), then configure and activate the lifecycle nodes in order."""
+        early SIGINT), then configure and activate the lifecycle nodes in order. The last one
+        (the feeder: the source of particles) is activated only once every stage's input is
+        connected, since messages sent before discovery matches both ends are lost."""
         lifecycle = [s.name for s in self.specs if s.lifecycle]
         from sorter.launching.lifecycle_client import LifecycleClient
 
@@ -84,6 +86,8 @@ class CellLauncher:
                 raise LaunchError(f"nodes not up after {timeout_s:.0f} s: {', '.join(missing)}")
             for transition in ("configure", "activate"):
                 for name in lifecycle:
+                    if transition == "activate" and name == lifecycle[-1]:
+                        self._wait_for_edges(client, timeout_s)
                     deadline = time.monotonic() + timeout_s
                     self.check_alive()
                     ok, why = client.change_state(name, transition, deadline, self.check_alive)
@@ -92,6 +96,14 @@ class CellLauncher:
                             f"{name}: {transition} failed ({why}); see {self.log_file(name)}"
                         )
                     self.log(f"{name}: {transition}d")
+
+    def _wait_for_edges(self, client: Any, timeout_s: float) -> None:
+        names = {s.name for s in self.specs}
+        edges = [e for e in CELL_EDGES if e[1] in names and e[2] in names]
+        missing = client.wait_for_edges(edges, time.monotonic() + timeout_s, self.check_alive)
+        if missing:
+            text = ", ".join(f"{pub} -> {topic} -> {sub}" for topic, pub, sub in missing)
+            raise LaunchError(f"stages not connected after {timeout_s:.0f} s: {text}")
 
     # -- supervise --------------------------------------------------------------------------
     def log_file(self, name: str) -> Path:

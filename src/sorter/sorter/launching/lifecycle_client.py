@@ -57,6 +57,24 @@ class LifecycleClient:
             missing = [name for name in names if name not in present]
         return missing
 
+    def wait_for_edges(self, edges: list[tuple[str, str, str]], deadline: float,
+                       check: Callable[[], None] = lambda: None) -> list[tuple[str, str, str]]:
+        """Spin until every (topic, publisher node, subscriber node) shows both endpoints in
+        the graph; return those still missing at the deadline."""
+
+        def connected(edge: tuple[str, str, str]) -> bool:
+            topic, pub, sub = edge
+            pubs = {i.node_name for i in self.node.get_publishers_info_by_topic(f"/{topic}")}
+            subs = {i.node_name for i in self.node.get_subscriptions_info_by_topic(f"/{topic}")}
+            return pub in pubs and sub in subs
+
+        missing = list(edges)
+        while missing and time.monotonic() < deadline:
+            self._rclpy.spin_once(self.node, timeout_sec=0.1)
+            check()
+            missing = [edge for edge in missing if not connected(edge)]
+        return missing
+
     def get_state(self, name: str, deadline: float, check: Callable[[], None]) -> int:
         result = self._call(GetState, f"/{name}/get_state", GetState.Request(), deadline, check)
         return result.current_state.id

@@ -23,6 +23,20 @@ CELL_NODES: tuple[tuple[str, bool], ...] = (
 )
 SIM_NODE = "sim_world"
 
+# The particle path (topic, publisher, subscriber): all of it must be connected before the
+# feeder, the last lifecycle node, starts putting particles on the belt.
+CELL_EDGES: tuple[tuple[str, str, str], ...] = (
+    ("sim/xrt/raw", SIM_NODE, "xrt_acquisition"),
+    ("xrt/strip", "xrt_acquisition", "segmentation"),
+    ("particles/segmented", "segmentation", "classification"),
+    ("particles/classified", "classification", "size_estimation"),
+    ("particles/measured", "size_estimation", "ejector"),
+    ("belt/state", "belt", "ejector"),
+    ("sim/valves/command", "ejector", SIM_NODE),
+    ("belt/occupancy", "segmentation", "feeder"),
+    ("sim/feeder/drive", "feeder", SIM_NODE),
+)
+
 
 @dataclass(frozen=True)
 class NodeSpec:
