@@ -70,7 +70,8 @@ def generate_launch_description():
             ),
             DeclareLaunchArgument(
                 "driver", default_value="sim",
-                description="hardware drivers: sim (bridges to sim_world)",
+                description="belt and feeder drivers: sim (bridges to sim_world) or modbus "
+                "(Modbus TCP, cell io section); detector and valves: sim only so far",
             ),
             DeclareLaunchArgument(
                 "simulate", default_value="true",

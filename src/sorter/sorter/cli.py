@@ -1,4 +1,5 @@
-"""`sorter` command line: trial (the main job), launch, params, bench."""
+"""`sorter` command line: trial (the main job), launch, params, bench, bag (record, play,
+repair, info, golden, regress) and xray (the generator: dataset, figure, bench, ...)."""
 
 from __future__ import annotations
 
