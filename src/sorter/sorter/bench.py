@@ -40,9 +40,9 @@ from sorter.cell.description import load_cell
 from sorter.cell.parameters import node_parameters
 from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
 from sorter.classification.node import curve_points
-from sorter.common.images import array_to_image, image_to_array
+from sorter.common.images import image_to_array
 from sorter.common.particles import particle_crops
-from sorter.common.timeutil import from_time_msg, to_time_msg
+from sorter.common.timeutil import from_time_msg
 from sorter.ejector.core import BeltSample, EjectionScheduler, EjectionTarget, EjectorConfig
 from sorter.segmentation.adapters import particle_to_msg
 from sorter.segmentation.core import SegmentationConfig, Strip, StripSegmenter
@@ -51,6 +51,7 @@ from sorter.sim.world import RenderedStrip, World, world_from_cell
 from sorter.sizing.core import SizeEstimator, SizingConfig
 from sorter.trial.runner import isolate_ros_domain, run_trial
 from sorter.xrt import node as xrt_node
+from sorter.xrt.adapters import strip_to_msg
 from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator, attenuation_from_mono16
 from sorter_interfaces.msg import ParticleArray, XrtStrip
 
@@ -232,18 +233,7 @@ class Pipeline:
         self.validator.check(raw)
         low16, high16 = self.corrector.correct(raw)
         t1 = clock()
-        stamp = to_time_msg(raw.stamp_s)
-        msg = XrtStrip()
-        msg.header.stamp = stamp
-        msg.header.frame_id = "belt"
-        msg.strip_index = raw.index
-        msg.encoder_position_m = raw.encoder_m
-        msg.line_pitch_m = raw.line_pitch_m
-        msg.line_period_s = raw.line_period_s
-        msg.pixel_pitch_m = self.pixel_pitch_m
-        msg.corrected = True
-        msg.low = array_to_image(low16, "mono16", stamp, "xrt_low")
-        msg.high = array_to_image(high16, "mono16", stamp, "xrt_high")
+        msg = strip_to_msg(raw, low16, high16, self.pixel_pitch_m, corrected=True)
         t2 = clock()
         spent[names[0]] += t1 - t0
         spent[names[1]] += t2 - t1

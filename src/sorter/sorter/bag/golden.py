@@ -97,12 +97,12 @@ def write_golden_bag(cell: dict, bag_dir: Path, spec: GoldenSpec) -> dict[str, i
 
     from sorter.belt.core import EncoderSpeedEstimator
     from sorter.common import qos
-    from sorter.common.images import array_to_image
     from sorter.common.timeutil import to_time_msg
     from sorter.sim.detector import ReferenceKind
     from sorter.sim.world import world_from_cell
+    from sorter.xrt.adapters import strip_to_msg
     from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator
-    from sorter_interfaces.msg import BeltState, XrtStrip
+    from sorter_interfaces.msg import BeltState
 
     det, belt, sim = cell["detector"], cell["belt"], cell["sim"]
     world = world_from_cell(cell, spec.seed, start_time_s=spec.start_time_s)
@@ -169,18 +169,7 @@ def write_golden_bag(cell: dict, bag_dir: Path, spec: GoldenSpec) -> dict[str, i
                            rendered.high)
             validator.check(raw)
             low, high = corrector.correct(raw)
-            stamp = to_time_msg(raw.stamp_s)
-            msg = XrtStrip()
-            msg.header.stamp = stamp
-            msg.header.frame_id = "belt"
-            msg.strip_index = raw.index
-            msg.encoder_position_m = raw.encoder_m
-            msg.line_pitch_m = raw.line_pitch_m
-            msg.line_period_s = raw.line_period_s
-            msg.pixel_pitch_m = float(det["pixel_pitch_m"])
-            msg.corrected = True
-            msg.low = array_to_image(low, "mono16", stamp, "xrt_low")
-            msg.high = array_to_image(high, "mono16", stamp, "xrt_high")
+            msg = strip_to_msg(raw, low, high, float(det["pixel_pitch_m"]), corrected=True)
             writer.write(STRIP_TOPIC, log_ns, serialize_message(msg))
             strips += 1
             if strips >= spec.strips:

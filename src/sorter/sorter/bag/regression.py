@@ -174,45 +174,14 @@ class OfflinePipeline:
         return out
 
     def _classify(self, msg: Any) -> Any:
-        from sorter.common.particles import particle_crops
-        from sorter_interfaces.msg import ParticleArray
+        from sorter.classification.adapters import classify_array
 
-        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
-        for particle in msg.particles:
-            try:
-                mask, low, high = particle_crops(particle)
-                result = self.classifier.classify(mask, low, high)
-            except ValueError:
-                self._reject("classification")
-                continue
-            particle.classified = True
-            particle.ratio_r = float(result.ratio_r)
-            particle.mean_attenuation_high = float(result.mean_attenuation_high)
-            particle.ore_probability = float(result.ore_probability)
-            particle.is_ore = bool(result.is_ore)
-            out.particles.append(particle)
-        return out
+        return classify_array(msg, self.classifier, lambda _why: self._reject("classification"))
 
     def _measure(self, msg: Any) -> Any:
-        from sorter.common.particles import particle_crops
-        from sorter_interfaces.msg import ParticleArray
+        from sorter.sizing.adapters import measure_array
 
-        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
-        for particle in msg.particles:
-            try:
-                mask, _low, high = particle_crops(particle)
-                m = self.sizer.measure(mask, high, particle.pixel_along_m,
-                                       particle.pixel_across_m)
-            except ValueError:
-                self._reject("size_estimation")
-                continue
-            particle.measured = True
-            for name in ("area_m2", "equivalent_diameter_m", "feret_max_m", "feret_min_m",
-                         "rect_length_m", "rect_width_m", "areal_density_kg_m2", "mass_kg",
-                         "volume_m3"):
-                setattr(particle, name, getattr(m, name))
-            out.particles.append(particle)
-        return out
+        return measure_array(msg, self.sizer, lambda _why: self._reject("size_estimation"))
 
     def _on_belt(self, msg: Any) -> None:
         from sorter.common.timeutil import from_time_msg

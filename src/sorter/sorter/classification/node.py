@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
+from sorter.classification.adapters import classify_array
 from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
-from sorter.common.particles import particle_crops
 from sorter_interfaces.msg import ParticleArray
 
 PARAMETERS = [
@@ -63,20 +63,7 @@ class ClassificationNode(Node):
 
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:
-        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
-        for particle in msg.particles:
-            try:
-                mask, low, high = particle_crops(particle)
-                result = self.classifier.classify(mask, low, high)
-            except ValueError as err:
-                self.diag.reject("particle", str(err))
-                continue
-            particle.classified = True
-            particle.ratio_r = float(result.ratio_r)
-            particle.mean_attenuation_high = float(result.mean_attenuation_high)
-            particle.ore_probability = float(result.ore_probability)
-            particle.is_ore = bool(result.is_ore)
-            out.particles.append(particle)
+        out = classify_array(msg, self.classifier, lambda why: self.diag.reject("particle", why))
         self.classified += len(out.particles)
         self.pub.publish(out)
         self.diag.set_value("particles_classified", self.classified)

@@ -35,6 +35,7 @@ from sorter.common.node_utils import guarded, run_node
 from sorter.common.timeutil import from_time_msg, to_time_msg
 from sorter.sim.detector import ReferenceKind
 from sorter.sim.world import CommandStatus, RenderedStrip, ValveCommand, World, world_from_cell
+from sorter.xrt.adapters import strip_to_msg
 from sorter_interfaces.msg import (
     BeltState,
     EjectCommand,
@@ -127,19 +128,9 @@ class SimWorldNode(Node):
         return now
 
     def _strip_msg(self, strip: RenderedStrip) -> XrtStrip:
-        msg = XrtStrip()
-        stamp = to_time_msg(strip.stamp_s)
-        msg.header.stamp = stamp
-        msg.header.frame_id = FRAME
-        msg.strip_index = int(strip.index)
-        msg.encoder_position_m = float(strip.encoder_m)
-        msg.line_pitch_m = float(strip.line_pitch_m)
-        msg.line_period_s = float(strip.line_period_s)
-        msg.pixel_pitch_m = float(self.world.config.detector.pixel_pitch_m)
-        msg.corrected = False
-        msg.low = array_to_image(strip.low, "mono16", stamp, FRAME)
-        msg.high = array_to_image(strip.high, "mono16", stamp, FRAME)
-        return msg
+        return strip_to_msg(strip, strip.low, strip.high,
+                            self.world.config.detector.pixel_pitch_m, corrected=False,
+                            frame_ids=(FRAME, FRAME))
 
     @staticmethod
     def _setpoint(value: float, low: float, high: float, name: str) -> float:

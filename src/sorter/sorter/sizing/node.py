@@ -12,7 +12,7 @@ from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
-from sorter.common.particles import particle_crops
+from sorter.sizing.adapters import measure_array
 from sorter.sizing.core import SizeEstimator, SizingConfig
 from sorter_interfaces.msg import ParticleArray
 
@@ -58,27 +58,7 @@ class SizeEstimationNode(Node):
 
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:
-        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
-        for particle in msg.particles:
-            try:
-                mask, _low, high = particle_crops(particle)
-                m = self.estimator.measure(
-                    mask, high, particle.pixel_along_m, particle.pixel_across_m
-                )
-            except ValueError as err:
-                self.diag.reject("particle", str(err))
-                continue
-            particle.measured = True
-            particle.area_m2 = m.area_m2
-            particle.equivalent_diameter_m = m.equivalent_diameter_m
-            particle.feret_max_m = m.feret_max_m
-            particle.feret_min_m = m.feret_min_m
-            particle.rect_length_m = m.rect_length_m
-            particle.rect_width_m = m.rect_width_m
-            particle.areal_density_kg_m2 = m.areal_density_kg_m2
-            particle.mass_kg = m.mass_kg
-            particle.volume_m3 = m.volume_m3
-            out.particles.append(particle)
+        out = measure_array(msg, self.estimator, lambda why: self.diag.reject("particle", why))
         self.measured += len(out.particles)
         self.pub.publish(out)
         self.diag.set_value("particles_measured", self.measured)

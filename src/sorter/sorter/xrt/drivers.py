@@ -11,7 +11,7 @@ import numpy as np
 
 from sorter.common.images import image_to_array
 from sorter.common.node_utils import wait_for_future
-from sorter.common.timeutil import from_time_msg
+from sorter.xrt.adapters import raw_strip_from_msg
 from sorter.xrt.core import RawStrip
 
 
@@ -22,20 +22,6 @@ class DetectorDriver(Protocol):
     def start(self, on_strip: Callable[[RawStrip], None]) -> None: ...
 
     def stop(self) -> None: ...
-
-
-def raw_strip_from_msg(msg: Any) -> RawStrip:
-    low = image_to_array(msg.low, "mono16")
-    high = image_to_array(msg.high, "mono16")
-    return RawStrip(
-        index=int(msg.strip_index),
-        stamp_s=from_time_msg(msg.header.stamp),
-        encoder_m=float(msg.encoder_position_m),
-        line_pitch_m=float(msg.line_pitch_m),
-        line_period_s=float(msg.line_period_s),
-        low=low,
-        high=high,
-    )
 
 
 class SimDetectorDriver:

@@ -17,10 +17,9 @@ from sensor_msgs.msg import Image
 
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.images import array_to_image
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
-from sorter.common.timeutil import to_time_msg
+from sorter.xrt.adapters import strip_to_msg
 from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator
 from sorter.xrt.drivers import DRIVERS
 from sorter_interfaces.msg import XrtStrip
@@ -103,18 +102,7 @@ class XrtAcquisitionNode(LifecycleNode):
     def on_raw_strip(self, strip: RawStrip) -> None:
         self.validator.check(strip)
         low, high = self.corrector.correct(strip)
-        stamp = to_time_msg(strip.stamp_s)
-        msg = XrtStrip()
-        msg.header.stamp = stamp
-        msg.header.frame_id = "belt"
-        msg.strip_index = strip.index
-        msg.encoder_position_m = strip.encoder_m
-        msg.line_pitch_m = strip.line_pitch_m
-        msg.line_period_s = strip.line_period_s
-        msg.pixel_pitch_m = self.params["pixel_pitch_m"]
-        msg.corrected = True
-        msg.low = array_to_image(low, "mono16", stamp, "xrt_low")
-        msg.high = array_to_image(high, "mono16", stamp, "xrt_high")
+        msg = strip_to_msg(strip, low, high, self.params["pixel_pitch_m"], corrected=True)
         self.strip_pub.publish(msg)
         if self.low_pub.get_subscription_count():
             self.low_pub.publish(msg.low)
