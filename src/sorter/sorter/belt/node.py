@@ -148,4 +148,4 @@ class BeltNode(LifecycleNode):
 
 
 def main() -> int:
-    return run_node(BeltNode)
+    return run_node(BeltNode, threads=1)

@@ -167,4 +167,4 @@ class EjectorNode(LifecycleNode):
 
 
 def main() -> int:
-    return run_node(EjectorNode)
+    return run_node(EjectorNode, threads=1)

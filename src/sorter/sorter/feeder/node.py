@@ -165,4 +165,4 @@ class FeederNode(LifecycleNode):
 
 
 def main() -> int:
-    return run_node(FeederNode)
+    return run_node(FeederNode, threads=1)
