@@ -20,7 +20,6 @@ How it plays, and why:
 from __future__ import annotations
 
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -260,21 +259,17 @@ def play_main(bag: str, options: PlayOptions) -> int:
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    stopping = {"now": False}
-
-    def on_signal(_signum: int, _frame: Any) -> None:
-        stopping["now"] = True
+    from sorter.common.node_utils import stop_requested_on_signals
 
     rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_requested = stop_requested_on_signals()
     try:
         player = Player(bag, options, log=lambda m: print(m, flush=True))
         try:
             print(f"playing {bag}: {', '.join(player.topics)} at rate {options.rate}"
                   f"{', /clock ' + str(options.clock_hz) + ' Hz' if options.clock_hz else ''}",
                   flush=True)
-            stats = player.play(lambda: stopping["now"])
+            stats = player.play(stop_requested)
         finally:
             player.close()
     finally:

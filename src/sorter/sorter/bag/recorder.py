@@ -22,7 +22,6 @@ import importlib
 import json
 import re
 import resource
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -327,19 +326,15 @@ def record_main(bag: str, options: RecordOptions, stats_path: str | None = None,
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    stopping = {"now": False}
-
-    def on_signal(_signum: int, _frame: Any) -> None:
-        stopping["now"] = True
+    from sorter.common.node_utils import stop_requested_on_signals
 
     rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_requested = stop_requested_on_signals()
     try:
         recorder = Recorder(bag, options, log=lambda m: print(m, flush=True))
         wanted = "all topics" if options.all_topics else ", ".join(options.topics)
         print(f"recording to {bag} ({wanted}); Ctrl-C stops", flush=True)
-        stats = recorder.run(lambda: stopping["now"])
+        stats = recorder.run(stop_requested)
     finally:
         rclpy.try_shutdown()
     print(stats.text(), flush=True)

@@ -57,6 +57,21 @@ def answer_setpoint(node: Any, name: str, value: float, response: Any, unit: str
     return response
 
 
+def stop_requested_on_signals() -> Callable[[], bool]:
+    """SIGINT/SIGTERM only raise a flag (the caller finishes its work and closes cleanly);
+    returns the function that reads it."""
+    import signal
+
+    stopping = {"now": False}
+
+    def on_signal(_signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return lambda: stopping["now"]
+
+
 def wait_for_future(future: Any, timeout_s: float) -> Any:
     """Block this thread until `future` is done; needs a multi-threaded executor serving the
     future's callback group from another thread."""

@@ -181,18 +181,14 @@ def write_effective_cell(cell: dict, run_dir: Path) -> dict:
 
 def launch_forever(specs: list[NodeSpec], run_dir: Path) -> int:
     """`sorter launch`: run until SIGINT; exit 1 with the dead node's name if one dies."""
-    stop = {"now": False}
+    from sorter.common.node_utils import stop_requested_on_signals
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    stop_requested = stop_requested_on_signals()
     launcher = CellLauncher(specs, run_dir)
     try:
         launcher.start()
         print("cell running; Ctrl-C to stop", flush=True)
-        while not stop["now"]:
+        while not stop_requested():
             launcher.check_alive()
             time.sleep(0.2)
     except LaunchError as err:
