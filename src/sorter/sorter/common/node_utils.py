@@ -114,10 +114,11 @@ def run_node(factory: Callable[[], Any], threads: int = 2) -> int:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except RCLError:
+    except (RCLError, RuntimeError):
         # SIGINT or SIGTERM shuts the context down under a waiting executor, which may raise
-        # "context is not valid" instead of ExternalShutdownException: a clean stop. With
-        # the context still valid it is a real failure.
+        # "context is not valid" (RCLError), or a RuntimeError from taking a message that
+        # arrived during the shutdown, instead of ExternalShutdownException: a clean stop.
+        # With the context still valid it is a real failure.
         if rclpy.ok():
             raise
     finally:
