@@ -38,17 +38,17 @@ from rich.table import Table
 
 from sorter.cell.description import load_cell
 from sorter.cell.parameters import node_parameters
-from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
-from sorter.classification.node import curve_points
+from sorter.classification.adapters import classifier_from_params
 from sorter.common.images import image_to_array
 from sorter.common.particles import particle_crops
 from sorter.common.timeutil import from_time_msg
-from sorter.ejector.core import BeltSample, EjectionScheduler, EjectionTarget, EjectorConfig
-from sorter.segmentation.adapters import particle_to_msg
-from sorter.segmentation.core import SegmentationConfig, Strip, StripSegmenter
+from sorter.ejector.adapters import scheduler_from_params
+from sorter.ejector.core import BeltSample, EjectionTarget
+from sorter.segmentation.adapters import particle_to_msg, segmenter_from_params
+from sorter.segmentation.core import Strip
 from sorter.sim.detector import ReferenceKind
 from sorter.sim.world import RenderedStrip, World, world_from_cell
-from sorter.sizing.core import SizeEstimator, SizingConfig
+from sorter.sizing.adapters import estimator_from_params
 from sorter.trial.runner import isolate_ros_domain, run_trial
 from sorter.xrt import node as xrt_node
 from sorter.xrt.adapters import strip_to_msg
@@ -185,35 +185,10 @@ class Pipeline:
         self.corrector = FlatFieldCorrector(dark[0], dark[1], flat[0], flat[1])
         self.validator = StripValidator(x["pixels"], x["lines_per_strip"])
         self.pixel_pitch_m = x["pixel_pitch_m"]
-        self.segmenter = StripSegmenter(SegmentationConfig(
-            attenuation_threshold=s["attenuation_threshold"],
-            min_area_px=s["min_area_px"],
-            split_min_distance_px=s["split_min_distance_px"],
-            max_carry_strips=s["max_carry_strips"],
-            pixel_pitch_m=self.pixel_pitch_m,
-        ))
-        self.classifier = DualEnergyClassifier(ClassifierConfig(
-            r_threshold_curve=curve_points(c["r_threshold_curve"]),
-            r_scale=c["r_scale"],
-            core_erosion_px=c["core_erosion_px"],
-        ))
-        self.estimator = SizeEstimator(SizingConfig(
-            reference_formula=z["reference_formula"],
-            reference_density_kg_m3=z["reference_density_kg_m3"],
-            rectangle_area_factor=z["rectangle_area_factor"],
-            effective_energy_high_kev=z["effective_energy_high_kev"],
-        ))
-        self.scheduler = EjectionScheduler(EjectorConfig(
-            scan_to_nozzle_m=e["scan_to_nozzle_m"],
-            valve_count=e["valve_count"],
-            valve_pitch_m=e["valve_pitch_m"],
-            response_time_s=e["response_time_s"],
-            min_open_s=e["min_open_s"],
-            margin_m=e["margin_m"],
-            command_margin_s=e["command_margin_s"],
-            eject=e["eject"],
-            probability_threshold=e["probability_threshold"],
-        ))
+        self.segmenter = segmenter_from_params(s, self.pixel_pitch_m)
+        self.classifier = classifier_from_params(c)
+        self.estimator = estimator_from_params(z)
+        self.scheduler = scheduler_from_params(e)
         self.speed_m_s = float(cell["belt"]["speed_m_s"])
         self.next_id = 1
         self.decisions: dict[str, int] = defaultdict(int)

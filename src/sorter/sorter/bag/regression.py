@@ -112,66 +112,30 @@ def pipeline_parameters(cell: dict) -> dict[str, dict[str, Any]]:
     return {name: params[name] for name in PIPELINE_NODES}
 
 
-def _scheduler(ejector_params: dict[str, Any]) -> Any:
-    from sorter.ejector.core import EjectionScheduler, EjectorConfig
-
-    return EjectionScheduler(EjectorConfig(
-        **{k: v for k, v in ejector_params.items() if k not in ("driver", "use_sim_time")}))
-
-
 class OfflinePipeline:
     """The four stages as the nodes run them, minus the middleware. `params` are the nodes'
     parameters ({node name: {parameter: value}}), as in a ROS params file."""
 
     def __init__(self, params: dict[str, dict[str, Any]]) -> None:
-        from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
-        from sorter.classification.node import curve_points
-        from sorter.sizing.core import SizeEstimator, SizingConfig
+        from sorter.classification.adapters import classifier_from_params
+        from sorter.ejector.adapters import scheduler_from_params
+        from sorter.segmentation.adapters import StripStream
+        from sorter.sizing.adapters import estimator_from_params
 
         missing = [n for n in PIPELINE_NODES if n not in params]
         if missing:
             raise BagError(f"parameters for {', '.join(missing)} are missing")
         self.seg_params = params["segmentation"]
-        cls, size = params["classification"], params["size_estimation"]
-        self.classifier = DualEnergyClassifier(ClassifierConfig(
-            r_threshold_curve=curve_points(cls["r_threshold_curve"]),
-            r_scale=cls["r_scale"], core_erosion_px=cls["core_erosion_px"]))
-        self.sizer = SizeEstimator(SizingConfig(
-            reference_formula=size["reference_formula"],
-            reference_density_kg_m3=size["reference_density_kg_m3"],
-            rectangle_area_factor=size["rectangle_area_factor"],
-            effective_energy_high_kev=size["effective_energy_high_kev"]))
-        self.scheduler = _scheduler(params["ejector"])
-        self.segmenter: Any = None
-        self.pixel_pitch_m: float | None = None
-        self.next_id = 1
+        self.classifier = classifier_from_params(params["classification"])
+        self.sizer = estimator_from_params(params["size_estimation"])
+        self.scheduler = scheduler_from_params(params["ejector"])
+        self.stream = StripStream(self.seg_params)
         self.belt: Any = None
         self.rejected: dict[str, int] = {}
 
     # each method mirrors the node callback of the same stage
     def _segment(self, msg: Any) -> Any:
-        from sorter.segmentation.adapters import particle_to_msg, strip_from_msg
-        from sorter.segmentation.core import SegmentationConfig, StripSegmenter
-        from sorter_interfaces.msg import ParticleArray
-
-        if not msg.pixel_pitch_m > 0:
-            raise ValueError(f"strip {msg.strip_index}: pixel pitch {msg.pixel_pitch_m} m")
-        pitch = float(msg.pixel_pitch_m)
-        if self.segmenter is None or pitch != self.pixel_pitch_m:
-            p = self.seg_params
-            self.segmenter = StripSegmenter(SegmentationConfig(
-                attenuation_threshold=p["attenuation_threshold"], min_area_px=p["min_area_px"],
-                split_min_distance_px=p["split_min_distance_px"],
-                max_carry_strips=p["max_carry_strips"], pixel_pitch_m=pitch))
-            self.pixel_pitch_m = pitch
-        result = self.segmenter.push(strip_from_msg(msg))
-        out = ParticleArray()
-        out.header = msg.header
-        out.strip_index = msg.strip_index
-        for particle in result.particles:
-            out.particles.append(particle_to_msg(particle, self.next_id))
-            self.next_id += 1
-        return out
+        return self.stream.push(msg)[0]
 
     def _classify(self, msg: Any) -> Any:
         from sorter.classification.adapters import classify_array
@@ -261,8 +225,9 @@ def online_outcomes(measured: Iterable[Any], commands: Iterable[Any],
     """Outcomes from what the nodes published: particles/measured arrays and
     ejector/commands. A targeted particle without a command was missed."""
     from sorter.common.timeutil import from_time_msg
+    from sorter.ejector.adapters import scheduler_from_params
 
-    scheduler = _scheduler(ejector_params)
+    scheduler = scheduler_from_params(ejector_params)
     by_particle = {int(c.particle_id): c for c in commands}
     records = []
     for array in measured:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
-from sorter.classification.adapters import classify_array
-from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
+from sorter.classification.adapters import classifier_from_params, classify_array
+from sorter.classification.core import DualEnergyClassifier
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
@@ -24,12 +24,6 @@ PARAMETERS = [
     ParamSpec("r_scale", float, "logistic width of P(ore) around the curve", min=1e-4, max=10.0),
     ParamSpec("core_erosion_px", int, "edge pixels left out of R", min=0, max=10),
 ]
-
-
-def curve_points(flat: list[float]) -> list[tuple[float, float]]:
-    if len(flat) % 2:
-        raise ValueError(f"r_threshold_curve needs (a_H, R) pairs, got {len(flat)} values")
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
 
 
 class ClassificationNode(Node):
@@ -46,14 +40,7 @@ class ClassificationNode(Node):
                                  qos.PARTICLES)
 
     def _build(self) -> DualEnergyClassifier:
-        p = self.params
-        return DualEnergyClassifier(
-            ClassifierConfig(
-                r_threshold_curve=curve_points(p["r_threshold_curve"]),
-                r_scale=p["r_scale"],
-                core_erosion_px=p["core_erosion_px"],
-            )
-        )
+        return classifier_from_params(self.params)
 
     def _rebuild(self) -> None:
         try:

@@ -19,7 +19,8 @@ from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
-from sorter.ejector.core import BeltSample, EjectionScheduler, EjectionTarget, EjectorConfig
+from sorter.ejector.adapters import scheduler_from_params
+from sorter.ejector.core import BeltSample, EjectionScheduler, EjectionTarget
 from sorter.ejector.sim_driver import DRIVERS
 from sorter_interfaces.msg import BeltState, EjectCommand, EjectorStatus, ParticleArray
 
@@ -60,20 +61,7 @@ class EjectorNode(LifecycleNode):
         self.create_timer(0.2, self.publish_status)
 
     def _build(self) -> EjectionScheduler:
-        p = self.params
-        return EjectionScheduler(
-            EjectorConfig(
-                scan_to_nozzle_m=p["scan_to_nozzle_m"],
-                valve_count=p["valve_count"],
-                valve_pitch_m=p["valve_pitch_m"],
-                response_time_s=p["response_time_s"],
-                min_open_s=p["min_open_s"],
-                margin_m=p["margin_m"],
-                command_margin_s=p["command_margin_s"],
-                eject=p["eject"],
-                probability_threshold=p["probability_threshold"],
-            )
-        )
+        return scheduler_from_params(self.params)
 
     def _rebuild(self) -> None:
         try:

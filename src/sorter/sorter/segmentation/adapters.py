@@ -7,9 +7,15 @@ from typing import Any
 from sorter.common.images import image_to_array
 from sorter.common.particles import fill_crops
 from sorter.common.timeutil import from_time_msg, to_time_msg
-from sorter.segmentation.core import SegmentedParticle, Strip
+from sorter.segmentation.core import (
+    SegmentationConfig,
+    SegmentationResult,
+    SegmentedParticle,
+    Strip,
+    StripSegmenter,
+)
 from sorter.xrt.core import attenuation_from_mono16
-from sorter_interfaces.msg import Particle
+from sorter_interfaces.msg import Particle, ParticleArray
 
 
 def strip_from_msg(msg: Any) -> Strip:
@@ -50,3 +56,49 @@ def particle_to_msg(particle: SegmentedParticle, particle_id: int) -> Particle:
     msg.forced_out = bool(particle.forced_out)
     msg.truncated = bool(particle.truncated)
     return msg
+
+
+def segmenter_from_params(p: dict[str, Any], pixel_pitch_m: float) -> StripSegmenter:
+    """The segmenter as the node's parameters describe it, for a detector pixel pitch."""
+    return StripSegmenter(
+        SegmentationConfig(
+            attenuation_threshold=p["attenuation_threshold"],
+            min_area_px=p["min_area_px"],
+            split_min_distance_px=p["split_min_distance_px"],
+            max_carry_strips=p["max_carry_strips"],
+            pixel_pitch_m=pixel_pitch_m,
+        )
+    )
+
+
+class StripStream:
+    """XrtStrip messages -> ParticleArray messages with run-unique particle ids, for the node
+    and the offline replay alike. The segmenter is built from `params` (the node's parameter
+    names) and rebuilt when the pixel pitch changes or `reset()` is called (a parameter change:
+    the carry buffer is not reinterpreted)."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+        self.segmenter: StripSegmenter | None = None
+        self.pixel_pitch_m: float | None = None
+        self.next_id = 1
+
+    def reset(self) -> None:
+        self.segmenter = None
+
+    def _segmenter_for(self, pixel_pitch_m: float) -> StripSegmenter:
+        if self.segmenter is None or pixel_pitch_m != self.pixel_pitch_m:
+            self.segmenter = segmenter_from_params(self.params, pixel_pitch_m)
+            self.pixel_pitch_m = pixel_pitch_m
+        return self.segmenter
+
+    def push(self, msg: Any) -> tuple[ParticleArray, Strip, SegmentationResult]:
+        if not msg.pixel_pitch_m > 0:
+            raise ValueError(f"strip {msg.strip_index}: pixel pitch {msg.pixel_pitch_m} m")
+        strip = strip_from_msg(msg)
+        result = self._segmenter_for(float(msg.pixel_pitch_m)).push(strip)
+        out = ParticleArray(header=msg.header, strip_index=msg.strip_index)
+        for particle in result.particles:
+            out.particles.append(particle_to_msg(particle, self.next_id))
+            self.next_id += 1
+        return out, strip, result

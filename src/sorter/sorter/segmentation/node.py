@@ -16,8 +16,7 @@ from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.physics import mass_attenuation_m2_kg
-from sorter.segmentation.adapters import particle_to_msg, strip_from_msg
-from sorter.segmentation.core import SegmentationConfig, StripSegmenter
+from sorter.segmentation.adapters import StripStream
 from sorter_interfaces.msg import BeltOccupancy, ParticleArray, XrtStrip
 
 PARAMETERS = [
@@ -39,54 +38,24 @@ class SegmentationNode(Node):
         super().__init__("segmentation")
         self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "segmentation")
-        self.add_post_set_parameters_callback(lambda _params: self._rebuild())
-        self.segmenter: StripSegmenter | None = None
-        self.pixel_pitch_m: float | None = None
+        self.stream = StripStream(self.params)
+        self.add_post_set_parameters_callback(lambda _params: self.stream.reset())
         self.mu_high = mass_attenuation_m2_kg(
             self.params["reference_formula"], self.params["effective_energy_high_kev"]
         )
-        self.next_id = 1
         self.particles_out = 0
         self.pub = self.create_publisher(ParticleArray, "particles/segmented", qos.PARTICLES)
         self.occupancy_pub = self.create_publisher(BeltOccupancy, "belt/occupancy", qos.STATE)
         self.create_subscription(XrtStrip, "xrt/strip", self.on_strip, qos.STRIPS)
 
-    def _rebuild(self) -> None:
-        """A parameter change starts a fresh segmenter (the carry buffer is not reinterpreted)."""
-        self.segmenter = None
-
-    def _segmenter_for(self, pixel_pitch_m: float) -> StripSegmenter:
-        if self.segmenter is None or pixel_pitch_m != self.pixel_pitch_m:
-            p = self.params
-            self.segmenter = StripSegmenter(
-                SegmentationConfig(
-                    attenuation_threshold=p["attenuation_threshold"],
-                    min_area_px=p["min_area_px"],
-                    split_min_distance_px=p["split_min_distance_px"],
-                    max_carry_strips=p["max_carry_strips"],
-                    pixel_pitch_m=pixel_pitch_m,
-                )
-            )
-            self.pixel_pitch_m = pixel_pitch_m
-        return self.segmenter
-
     @guarded("strip")
     def on_strip(self, msg: XrtStrip) -> None:
-        if not msg.pixel_pitch_m > 0:
-            raise ValueError(f"strip {msg.strip_index}: pixel pitch {msg.pixel_pitch_m} m")
-        strip = strip_from_msg(msg)
-        result = self._segmenter_for(float(msg.pixel_pitch_m)).push(strip)
-        out = ParticleArray()
-        out.header = msg.header
-        out.strip_index = msg.strip_index
-        for particle in result.particles:
-            out.particles.append(particle_to_msg(particle, self.next_id))
-            self.next_id += 1
+        out, strip, result = self.stream.push(msg)
         self.pub.publish(out)
         self.particles_out += len(out.particles)
 
         duration = strip.line_period_s * strip.high.shape[0]
-        pixel_area = strip.line_pitch_m * self.pixel_pitch_m
+        pixel_area = strip.line_pitch_m * self.stream.pixel_pitch_m
         occupancy = BeltOccupancy()
         occupancy.header = msg.header
         occupancy.occupancy = float(result.occupancy)
@@ -96,7 +65,7 @@ class SegmentationNode(Node):
         self.occupancy_pub.publish(occupancy)
 
         self.diag.set_value("particles_published", self.particles_out)
-        for key, value in dataclasses.asdict(self.segmenter.counters).items():
+        for key, value in dataclasses.asdict(self.stream.segmenter.counters).items():
             self.diag.set_value(key, value)
 
 

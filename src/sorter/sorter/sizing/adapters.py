@@ -7,13 +7,25 @@ from collections.abc import Callable
 from typing import Any
 
 from sorter.common.particles import particle_crops
-from sorter.sizing.core import SizeEstimator
+from sorter.sizing.core import SizeEstimator, SizingConfig
 from sorter_interfaces.msg import ParticleArray
 
 MEASUREMENT_FIELDS = (
     "area_m2", "equivalent_diameter_m", "feret_max_m", "feret_min_m", "rect_length_m",
     "rect_width_m", "areal_density_kg_m2", "mass_kg", "volume_m3",
 )
+
+
+def estimator_from_params(p: dict[str, Any]) -> SizeEstimator:
+    """The size estimator as the node's parameters describe it (node, offline replay, bench)."""
+    return SizeEstimator(
+        SizingConfig(
+            reference_formula=p["reference_formula"],
+            reference_density_kg_m3=p["reference_density_kg_m3"],
+            rectangle_area_factor=p["rectangle_area_factor"],
+            effective_energy_high_kev=p["effective_energy_high_kev"],
+        )
+    )
 
 
 def measure_array(msg: Any, estimator: SizeEstimator,

@@ -12,8 +12,8 @@ from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.params import ParamSpec, declare_parameters
-from sorter.sizing.adapters import measure_array
-from sorter.sizing.core import SizeEstimator, SizingConfig
+from sorter.sizing.adapters import estimator_from_params, measure_array
+from sorter.sizing.core import SizeEstimator
 from sorter_interfaces.msg import ParticleArray
 
 PARAMETERS = [
@@ -40,15 +40,7 @@ class SizeEstimationNode(Node):
                                  qos.PARTICLES)
 
     def _build(self) -> SizeEstimator:
-        p = self.params
-        return SizeEstimator(
-            SizingConfig(
-                reference_formula=p["reference_formula"],
-                reference_density_kg_m3=p["reference_density_kg_m3"],
-                rectangle_area_factor=p["rectangle_area_factor"],
-                effective_energy_high_kev=p["effective_energy_high_kev"],
-            )
-        )
+        return estimator_from_params(self.params)
 
     def _rebuild(self) -> None:
         try:
