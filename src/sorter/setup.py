@@ -9,13 +9,13 @@ PACKAGE = "sorter"
 NODES = {
     "feeder": "sorter.feeder.node:main",
     "belt": "sorter.belt.node:main",
-    "xrt_acquisition": "sorter.xrt.node:main",
+    "xrt_acquisition": "sorter.xrt_acquisition.node:main",
     "segmentation": "sorter.segmentation.node:main",
     "classification": "sorter.classification.node:main",
-    "size_estimation": "sorter.sizing.node:main",
+    "size_estimation": "sorter.size_estimation.node:main",
     "ejector": "sorter.ejector.node:main",
-    "cell_monitor": "sorter.monitor.node:main",
-    "sim_world": "sorter.sim.node:main",
+    "cell_monitor": "sorter.cell_monitor.node:main",
+    "sim_world": "sorter.sim_world.node:main",
 }
 
 setup(

@@ -1,5 +1,5 @@
 """The belt and feeder nodes with driver=modbus, against a real Modbus TCP server on loopback
-(sorter.sim.modbus_plant: pymodbus server + the simulator's drive model)."""
+(sorter.sim_world.modbus_plant: pymodbus server + the simulator's drive model)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from sorter.launching.launcher import CellLauncher, LaunchError
 from sorter.launching.specs import NodeSpec, cell_node_specs
-from sorter.sim.modbus_plant import ModbusPlant
+from sorter.sim_world.modbus_plant import ModbusPlant
 from tests.integration.rosutil import Probe
 
 pytestmark = pytest.mark.integration

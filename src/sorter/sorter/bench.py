@@ -40,19 +40,19 @@ from sorter.cell.description import load_cell
 from sorter.cell.parameters import node_parameters
 from sorter.classification.adapters import classifier_from_params
 from sorter.common.images import image_to_array
-from sorter.common.particles import particle_crops
+from sorter.common.particle_crops import particle_crops
 from sorter.common.timeutil import from_time_msg
 from sorter.ejector.adapters import scheduler_from_params
 from sorter.ejector.core import BeltSample, EjectionTarget
 from sorter.segmentation.adapters import particle_to_msg, segmenter_from_params
 from sorter.segmentation.core import Strip
-from sorter.sim.detector import ReferenceKind
-from sorter.sim.world import RenderedStrip, World, world_from_cell
-from sorter.sizing.adapters import estimator_from_params
+from sorter.sim_world.line_scanner import ReferenceKind
+from sorter.sim_world.world import RenderedStrip, World, world_from_cell
+from sorter.size_estimation.adapters import estimator_from_params
 from sorter.trial.runner import isolate_ros_domain, run_trial
-from sorter.xrt import node as xrt_node
-from sorter.xrt.adapters import strip_to_msg
-from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator, attenuation_from_mono16
+from sorter.xrt_acquisition import node as xrt_node
+from sorter.xrt_acquisition.adapters import strip_to_msg
+from sorter.xrt_acquisition.core import FlatFieldCorrector, RawStrip, StripValidator, attenuation_from_mono16
 from sorter_interfaces.msg import ParticleArray, XrtStrip
 
 # (stage, kind): kind "core" is processing, "msg" is conversion to/from ROS messages.

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_bag_parser(sub)
 
-    from sorter.xray.cli import add_xray_parser  # `sorter xray ...` (issue 4)
+    from sorter.xrt_generator.cli import add_xray_parser  # `sorter xray ...` (issue 4)
 
     add_xray_parser(sub)
 

@@ -98,10 +98,10 @@ def write_golden_bag(cell: dict, bag_dir: Path, spec: GoldenSpec) -> dict[str, i
     from sorter.belt.core import EncoderSpeedEstimator
     from sorter.common import qos
     from sorter.common.timeutil import to_time_msg
-    from sorter.sim.detector import ReferenceKind
-    from sorter.sim.world import world_from_cell
-    from sorter.xrt.adapters import strip_to_msg
-    from sorter.xrt.core import FlatFieldCorrector, RawStrip, StripValidator
+    from sorter.sim_world.line_scanner import ReferenceKind
+    from sorter.sim_world.world import world_from_cell
+    from sorter.xrt_acquisition.adapters import strip_to_msg
+    from sorter.xrt_acquisition.core import FlatFieldCorrector, RawStrip, StripValidator
     from sorter_interfaces.msg import BeltState
 
     det, belt, sim = cell["detector"], cell["belt"], cell["sim"]

@@ -120,7 +120,7 @@ class OfflinePipeline:
         from sorter.classification.adapters import classifier_from_params
         from sorter.ejector.adapters import scheduler_from_params
         from sorter.segmentation.adapters import StripStream
-        from sorter.sizing.adapters import estimator_from_params
+        from sorter.size_estimation.adapters import estimator_from_params
 
         missing = [n for n in PIPELINE_NODES if n not in params]
         if missing:
@@ -143,7 +143,7 @@ class OfflinePipeline:
         return classify_array(msg, self.classifier, lambda _why: self._reject("classification"))
 
     def _measure(self, msg: Any) -> Any:
-        from sorter.sizing.adapters import measure_array
+        from sorter.size_estimation.adapters import measure_array
 
         return measure_array(msg, self.sizer, lambda _why: self._reject("size_estimation"))
 

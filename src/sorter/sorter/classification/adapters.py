@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
-from sorter.common.particles import particle_crops
+from sorter.common.particle_crops import particle_crops
 from sorter_interfaces.msg import ParticleArray
 
 

@@ -1,6 +1,6 @@
 """Modbus TCP plant I/O (belt drive and feeder controller), ROS-free. The register map is a
 plant fact and lives in the cell description (`io` section); drivers and the protocol-level
-plant simulator (sorter.sim.modbus_plant) both read it from there.
+plant simulator (sorter.sim_world.modbus_plant) both read it from there.
 
 Scaling: belt speed set-point in mm/s (holding register), run command 0/1 (holding), feeder
 drive in per mille (holding), encoder position as an unsigned 32-bit count over two input

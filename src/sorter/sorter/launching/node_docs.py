@@ -7,15 +7,15 @@ import importlib
 import inspect
 
 NODE_MODULES = {
-    "sim_world": "sorter.sim.node",
+    "sim_world": "sorter.sim_world.node",
     "belt": "sorter.belt.node",
     "feeder": "sorter.feeder.node",
-    "xrt_acquisition": "sorter.xrt.node",
+    "xrt_acquisition": "sorter.xrt_acquisition.node",
     "segmentation": "sorter.segmentation.node",
     "classification": "sorter.classification.node",
-    "size_estimation": "sorter.sizing.node",
+    "size_estimation": "sorter.size_estimation.node",
     "ejector": "sorter.ejector.node",
-    "cell_monitor": "sorter.monitor.node",
+    "cell_monitor": "sorter.cell_monitor.node",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sorter.common.images import image_to_array
-from sorter.common.particles import fill_crops
+from sorter.common.particle_crops import fill_crops
 from sorter.common.timeutil import from_time_msg, to_time_msg
 from sorter.segmentation.core import (
     SegmentationConfig,
@@ -14,7 +14,7 @@ from sorter.segmentation.core import (
     Strip,
     StripSegmenter,
 )
-from sorter.xrt.core import attenuation_from_mono16
+from sorter.xrt_acquisition.core import attenuation_from_mono16
 from sorter_interfaces.msg import Particle, ParticleArray
 
 

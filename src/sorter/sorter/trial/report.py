@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sorter.sim.scorer import Bin, Outcome, TrialScore, score
+from sorter.sim_world.scorer import Bin, Outcome, TrialScore, score
 from sorter.trial.runner import TrialResult
 
 

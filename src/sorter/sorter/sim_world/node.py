@@ -1,0 +1,287 @@
+"""`sim_world`: the simulator process (as Gazebo would be). It owns the world and bridges it
+over topics, the seams the sim drivers of the other nodes use:
+
+  sub  sim/belt/speed_command      std_msgs/Float64            belt speed command [m/s]
+  sub  sim/feeder/drive            std_msgs/Float64            tray drive [0..1]
+  sub  sim/valves/command          sorter_interfaces/EjectCommand
+  sub  sim/valves/cancel           std_msgs/Empty               driver disarmed: drop pulses
+  pub  sim/belt/encoder            sorter_interfaces/BeltState  encoder latch (position only)
+  pub  sim/xrt/raw                 sorter_interfaces/XrtStrip   raw mono16 strips
+  pub  sim/truth/outcomes          sorter_interfaces/ParticleOutcomeArray   truth, 2 Hz
+  pub  /diagnostics                rejected commands, world counters (as every node)
+  srv  sim/xrt/acquire_reference   sorter_interfaces/srv/AcquireReference
+
+The world runs in real time on the node's clock: every callback first steps the world to
+"now", so a command applies from the moment it arrives and a valve command's lateness is
+judged against its arrival time. The encoder message carries position only (speed_m_s = 0):
+the belt node estimates speed from positions, as it must with a real encoder.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.node import Node
+from std_msgs.msg import Empty, Float64
+
+from sorter.cell.description import default_cell_path, load_cell
+from sorter.common import qos
+from sorter.common.diagnostics import NodeDiagnostics
+from sorter.common.images import array_to_image
+from sorter.common.node_utils import guarded, run_node
+from sorter.common.timeutil import from_time_msg, to_time_msg
+from sorter.sim_world.line_scanner import ReferenceKind
+from sorter.sim_world.world import CommandStatus, RenderedStrip, ValveCommand, World, world_from_cell
+from sorter.xrt_acquisition.adapters import strip_to_msg
+from sorter_interfaces.msg import (
+    BeltState,
+    EjectCommand,
+    ParticleOutcome,
+    ParticleOutcomeArray,
+    XrtStrip,
+)
+from sorter_interfaces.srv import AcquireReference
+
+FRAME = "belt"
+OUTCOME_RATE_HZ = 2.0
+MAX_REFERENCE_LINES = 65535
+MAX_LATCH_BACKLOG_S = 0.5    # older unpublished encoder latches are skipped, not flooded
+# Bins are settled this long after a crossing: valve commands that arrived in time but were
+# processed late by this (busy) process still count; the truth stream lags by as much.
+BIN_DECISION_LAG_S = 0.3
+
+
+def _default_cell() -> str:
+    """The parameter's default; empty (refused at start) where no cell description is found."""
+    try:
+        return str(default_cell_path())
+    except LookupError:  # neither the repository's config/ nor an installed share/sorter
+        return ""
+
+
+class SimWorldNode(Node):
+    """Thin bridge: parameters, QoS, conversions; all behaviour lives in sorter.sim_world.world."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("sim_world", **kwargs)
+        cell_file = self.declare_parameter(
+            "cell_file", _default_cell(),
+            ParameterDescriptor(type=ParameterType.PARAMETER_STRING, read_only=True,
+                                description="cell description YAML (config/cell.yaml)"),
+        ).value
+        seed = self.declare_parameter(
+            "seed", -1,
+            ParameterDescriptor(type=ParameterType.PARAMETER_INTEGER, read_only=True,
+                                description="world seed; -1 uses the cell's feed.seed"),
+        ).value
+        if not cell_file:
+            raise ValueError("no cell_file given and no config/cell.yaml found")
+        self.cell = load_cell(cell_file)  # CellDescriptionError (a ValueError) says what is wrong
+        sim = self.cell["sim"]
+        step_s, encoder_rate = float(sim["step_s"]), float(sim["encoder_rate_hz"])
+        if not (0.0 < step_s <= 0.1 and 0.0 < encoder_rate <= 10_000.0):
+            raise ValueError(f"sim.step_s {step_s} or sim.encoder_rate_hz {encoder_rate} "
+                             "out of range")
+        self.max_speed = float(self.cell["belt"]["max_speed_m_s"])
+        self.world: World = world_from_cell(self.cell, None if seed < 0 else int(seed),
+                                            start_time_s=self._now(),
+                                            bin_decision_lag_s=BIN_DECISION_LAG_S)
+        self.diag = NodeDiagnostics(self, "sim_world")
+
+        self.pub_encoder = self.create_publisher(BeltState, "sim/belt/encoder", qos.STATE)
+        self.pub_strip = self.create_publisher(XrtStrip, "sim/xrt/raw", qos.STRIPS)
+        self.pub_outcomes = self.create_publisher(ParticleOutcomeArray, "sim/truth/outcomes",
+                                                  qos.PARTICLES)
+        self.create_subscription(Float64, "sim/belt/speed_command", self._on_speed, qos.STATE)
+        self.create_subscription(Float64, "sim/feeder/drive", self._on_drive, qos.STATE)
+        self.create_subscription(EjectCommand, "sim/valves/command", self._on_valve,
+                                 qos.COMMANDS)
+        self.create_subscription(Empty, "sim/valves/cancel", self._on_cancel, qos.COMMANDS)
+        self.create_service(AcquireReference, "sim/xrt/acquire_reference", self._on_reference)
+        # One timer drives everything at step_s: encoder latches fall on their own exact
+        # grid (start + k / rate) and are published from the step that passes them, so the
+        # stamps are regular even when a strip render delays a tick, and the executor wakes
+        # 250 times a second instead of 450.
+        self._latch_period = 1.0 / encoder_rate
+        self._latch_origin = self.world.time_s
+        self._latch_index = 1
+        self.encoder_skipped = 0
+        self.create_timer(step_s, self._on_step)
+        self.create_timer(1.0 / OUTCOME_RATE_HZ, self._on_outcomes)
+        self.get_logger().info(
+            f"world from {cell_file} (seed {seed}), step {step_s * 1e3:.1f} ms, "
+            f"encoder {encoder_rate:.0f} Hz")
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _advance(self) -> float:
+        """Step the world to now and publish the strips that became due."""
+        now = self._now()
+        self.world.step(now)
+        for strip in self.world.pop_strips():
+            self.pub_strip.publish(self._strip_msg(strip))
+        return now
+
+    def _strip_msg(self, strip: RenderedStrip) -> XrtStrip:
+        return strip_to_msg(strip, strip.low, strip.high,
+                            self.world.config.detector.pixel_pitch_m, corrected=False,
+                            frame_ids=(FRAME, FRAME))
+
+    @staticmethod
+    def _setpoint(value: float, low: float, high: float, name: str) -> float:
+        """A command outside its range is refused (ValueError: counted by `guarded`)."""
+        value = float(value)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"{name} {value} outside {low}..{high}: ignored")
+        return value
+
+    def _publish_diagnostics_values(self) -> None:
+        counters = self.world.counters
+        for key in ("spawned", "strips", "outcomes", "valve_commands", "late_valve_commands",
+                    "invalid_valve_commands", "clock_regressions"):
+            self.diag.set_value(key, getattr(counters, key))
+        self.diag.set_value("encoder_latches_skipped", self.encoder_skipped)
+
+    # -- callbacks --------------------------------------------------------------------------
+    @guarded("step")
+    def _on_step(self) -> None:
+        now = self._advance()
+        next_latch = self._latch_origin + self._latch_index * self._latch_period
+        if now - next_latch > MAX_LATCH_BACKLOG_S:  # stalled process: do not flood
+            behind = int((now - next_latch) / self._latch_period)
+            self.encoder_skipped += behind
+            self._latch_index += behind
+            next_latch = self._latch_origin + self._latch_index * self._latch_period
+        while next_latch <= now:
+            self._publish_encoder(next_latch)
+            self._latch_index += 1
+            next_latch = self._latch_origin + self._latch_index * self._latch_period
+
+    @guarded("belt_speed_command")
+    def _on_speed(self, msg: Float64) -> None:
+        speed = self._setpoint(msg.data, 0.0, self.max_speed, "belt speed command [m/s]")
+        self._advance()
+        self.world.set_belt_speed(speed)
+
+    @guarded("feeder_drive")
+    def _on_drive(self, msg: Float64) -> None:
+        drive = self._setpoint(msg.data, 0.0, 1.0, "feeder drive")
+        self._advance()
+        self.world.set_feeder_drive(drive)
+
+    @guarded("valve_command")
+    def _on_valve(self, msg: EjectCommand, info: dict[str, Any]) -> None:
+        """A real valve controller judges a command by when it arrived, not by when this
+        process got round to it: use the middleware's reception stamp (system clock)."""
+        now = self._advance()
+        received = info.get("received_timestamp", 0) * 1e-9
+        if not now - 1.0 <= received <= now + 0.01:  # missing or implausible stamp
+            received = now
+        command = ValveCommand(
+            particle_id=int(msg.particle_id),
+            valve_first=int(msg.valve_first),
+            valve_last=int(msg.valve_last),
+            open_time_s=from_time_msg(msg.open_time),
+            close_time_s=from_time_msg(msg.close_time),
+        )
+        status = self.world.command_valves(command, received_s=received)
+        if status is CommandStatus.LATE:
+            self.get_logger().warning(
+                f"valve command for particle {command.particle_id} arrived "
+                f"{(received - command.open_time_s) * 1e3:.1f} ms after its open time: dropped",
+                throttle_duration_sec=1.0)
+        elif status is CommandStatus.INVALID:
+            self.diag.reject("valve_command", f"invalid valve command {command}: dropped")
+
+    @guarded("valve_cancel")
+    def _on_cancel(self, _msg: Empty) -> None:
+        """The valve driver disarmed: the controller drops what it had scheduled."""
+        self._advance()
+        cancelled = self.world.cancel_valves()
+        self.get_logger().info(f"valve driver disarmed: {cancelled} scheduled pulses cancelled")
+
+    def _publish_encoder(self, latch_s: float) -> None:
+        sample = self.world.encoder_sample(latch_s)
+        msg = BeltState()
+        msg.header.stamp = to_time_msg(sample.stamp_s)
+        msg.header.frame_id = FRAME
+        msg.encoder_position_m = float(sample.position_m)
+        msg.speed_m_s = 0.0  # an encoder gives position only; the belt node derives speed
+        msg.speed_setpoint_m_s = float(sample.speed_setpoint_m_s)
+        msg.running = bool(sample.running)
+        self.pub_encoder.publish(msg)
+
+    @guarded("outcomes")
+    def _on_outcomes(self) -> None:
+        now = self._advance()
+        msg = ParticleOutcomeArray()
+        msg.header.stamp = to_time_msg(now)
+        msg.header.frame_id = FRAME
+        for outcome in self.world.pop_outcomes():
+            item = ParticleOutcome()
+            item.truth_id = int(outcome.truth_id)
+            item.is_ore = bool(outcome.is_ore)
+            item.mass_kg = float(outcome.mass_kg)
+            item.grade = float(outcome.grade)
+            item.mineral_mass_kg = float(outcome.mineral_mass_kg)
+            item.bin = int(outcome.bin)
+            item.scan_time = to_time_msg(outcome.scan_time_s)
+            msg.outcomes.append(item)
+        counters = self.world.counters
+        msg.late_valve_commands = int(counters.late_valve_commands)
+        msg.valve_commands = int(counters.valve_commands)
+        self.pub_outcomes.publish(msg)
+        self._publish_diagnostics_values()
+
+    def _on_reference(self, request: AcquireReference.Request,
+                      response: AcquireReference.Response) -> AcquireReference.Response:
+        """A service must always answer: failures become success=false with the reason."""
+        try:
+            return self._reference(request, response)
+        except Exception as err:  # noqa: BLE001 - answered, logged and counted
+            self.diag.reject("reference.internal", f"{type(err).__name__}: {err}")
+            self.get_logger().error(traceback.format_exc(), throttle_duration_sec=5.0)
+            response.success = False
+            response.message = f"{type(err).__name__}: {err}"
+            return response
+
+    def _reference(self, request: AcquireReference.Request,
+                   response: AcquireReference.Response) -> AcquireReference.Response:
+        response.success = False
+        if request.kind not in (AcquireReference.Request.DARK, AcquireReference.Request.FLAT):
+            response.message = f"unknown reference kind {request.kind} (DARK=0, FLAT=1)"
+            return response
+        if not 1 <= request.lines <= MAX_REFERENCE_LINES:
+            response.message = f"lines must be in 1..{MAX_REFERENCE_LINES}, got {request.lines}"
+            return response
+        now = self._advance()
+        kind = ReferenceKind(request.kind)
+        low, high = self.world.detector.reference(kind, int(request.lines))
+        speed = self.world.speed_m_s
+        pitch = float(self.world.config.detector.pixel_pitch_m)
+        strip = response.strip
+        stamp = to_time_msg(now)
+        strip.header.stamp = stamp
+        strip.header.frame_id = FRAME
+        strip.strip_index = 0  # references are not part of the strip sequence
+        strip.encoder_position_m = float(self.world.encoder_sample().position_m)
+        strip.line_pitch_m = pitch
+        strip.line_period_s = pitch / speed if speed > 0.0 else 0.0
+        strip.pixel_pitch_m = pitch
+        strip.corrected = False
+        strip.low = array_to_image(low, "mono16", stamp, FRAME)
+        strip.high = array_to_image(high, "mono16", stamp, FRAME)
+        response.success = True
+        response.message = f"{kind.name} reference, mean of {request.lines} lines (1 row)"
+        return response
+
+
+def main() -> int:
+    # One thread: the world is not thread-safe, and every callback shares the default
+    # (mutually exclusive) group anyway.
+    return run_node(SimWorldNode, threads=1)
