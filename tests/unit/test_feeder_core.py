@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from sorter.feeder.core import FeedController, FeederConfig, MassFlowFilter
+from sorter.feeder.core import FeedController, FeederConfig
+from sorter.feeder.flow_filter import MassFlowFilter
 
 DT_S = 0.01  # plant step
 STRIP_S = 0.05  # one scan strip

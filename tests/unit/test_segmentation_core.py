@@ -12,13 +12,9 @@ import numpy as np
 import pytest
 
 from sorter.physics import linear_attenuation_per_m
-from sorter.segmentation.core import (
-    SegmentationConfig,
-    SegmentationResult,
-    Strip,
-    StripSegmenter,
-    split_touching,
-)
+from sorter.segmentation.core import SegmentationConfig, SegmentationResult, Strip
+from sorter.segmentation.stitching import StripSegmenter
+from sorter.segmentation.watershed import split_touching
 
 try:
     from . import synthetic

@@ -15,7 +15,9 @@ import pytest
 import tifffile
 import yaml
 
-from sorter.xrt_generator.dataset import DatasetSpec, generate_dataset, import_labelme, load_coco
+from sorter.xrt_generator.dataset import DatasetSpec, generate_dataset
+from sorter.xrt_generator.dataset_format import load_coco
+from sorter.xrt_generator.labelme import import_labelme
 
 ROOT = Path(__file__).resolve().parents[2]
 CELL = yaml.safe_load((ROOT / "config" / "cell.yaml").read_text())

@@ -13,7 +13,9 @@ import yaml
 
 from sorter.size_estimation.core import SizeEstimator, SizingConfig
 from sorter.xrt_generator.dataset import DatasetSpec, SceneGenerator
-from sorter.xrt_generator.particle_model import SIEVE_CLASSES_M, ParticleDrawer, rasterise, sieve_class
+from sorter.xrt_generator.feed_spec import SIEVE_CLASSES_M, sieve_class
+from sorter.xrt_generator.particle_model import ParticleDrawer
+from sorter.xrt_generator.particle_raster import rasterise
 from sorter.xrt_generator.render import corrected_attenuation
 
 ROOT = Path(__file__).resolve().parents[2]

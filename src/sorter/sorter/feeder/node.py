@@ -29,8 +29,9 @@ from sorter.common.node_utils import (
 )
 from sorter.common.params import ParamSpec, declare_parameters
 from sorter.common.timeutil import from_time_msg
-from sorter.feeder.core import FeedController, FeederConfig, MassFlowFilter
+from sorter.feeder.core import FeedController, FeederConfig
 from sorter.feeder.drivers import DRIVERS
+from sorter.feeder.flow_filter import MassFlowFilter
 from sorter_interfaces.msg import BeltOccupancy, FeederStatus
 from sorter_interfaces.srv import SetFeedRate
 

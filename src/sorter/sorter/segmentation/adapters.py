@@ -12,8 +12,8 @@ from sorter.segmentation.core import (
     SegmentationResult,
     SegmentedParticle,
     Strip,
-    StripSegmenter,
 )
+from sorter.segmentation.stitching import StripSegmenter
 from sorter.xrt_acquisition.core import attenuation_from_mono16
 from sorter_interfaces.msg import Particle, ParticleArray
 

@@ -1,8 +1,9 @@
 """Ore particles for the simulator: the X-ray generator's particle model on the detector grid.
 
 The shapes, textures (disseminated and resolvable pay-mineral grains), size classes and
-truth bookkeeping live in sorter.xrt_generator.particle_model, shared with the dataset generator so that a
-trained model and the simulated cell see the same rocks. Here they are drawn from the cell's
+truth bookkeeping live in sorter.xrt_generator (feed_spec, particle_model, particle_raster),
+shared with the dataset generator so that a trained model and the simulated cell see the same
+rocks. Here they are drawn from the cell's
 feed and rasterised on the detector grid (pitch p across the belt, and p along travel because
 lines are triggered every p of encoder travel; sorter.sim_world.world says where samples fall).
 
@@ -15,16 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from sorter.xrt_generator.feed_spec import FeedSpec
 from sorter.xrt_generator.materials import MaterialLibrary, Mineral
 from sorter.xrt_generator.model import XrayModel
-from sorter.xrt_generator.particle_model import (
-    FeedSpec,
-    ParticleDrawer,
-    RasterParticle,
-    minor_width_m,
-    profile_volume_factor,
-    rasterise,
-)
+from sorter.xrt_generator.particle_model import ParticleDrawer, profile_volume_factor
+from sorter.xrt_generator.particle_raster import RasterParticle, minor_width_m, rasterise
 
 Particle = RasterParticle
 

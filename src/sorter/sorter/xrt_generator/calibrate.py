@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from sorter import physics
+from sorter.xrt_generator.feed_spec import FeedSpec
 from sorter.xrt_generator.materials import Material, MaterialLibrary, Mineral, library_for_cell
 from sorter.xrt_generator.model import XrayModel, build_model
-from sorter.xrt_generator.particle_model import FeedSpec, ParticleDrawer, rasterise
+from sorter.xrt_generator.particle_model import ParticleDrawer
+from sorter.xrt_generator.particle_raster import rasterise
 
 A_H_GRID: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 FINDINGS_R_AT_HALF: dict[str, float] = {   # FINDINGS "Dual-energy XRT physics", a_H = 0.5

@@ -1,5 +1,5 @@
-"""Datasets on disk: synthetic scenes from the generator, and Labelme-annotated real images,
-in one documented format (FORMAT below, also written into every dataset as FORMAT.md).
+"""Synthetic datasets on disk: scenes from the generator, written in the dataset format
+(dataset_format.py, also written into every dataset as FORMAT.md).
 
 Synthetic datasets are deterministic by seed: scene i draws from SeedSequence([seed, i]), so
 scene 7 is the same whether 10 or 1,000 scenes are made, and the detector (its pixel gains) is
@@ -8,23 +8,26 @@ the same for every scene of a dataset, as a real machine's is.
 
 from __future__ import annotations
 
-import base64
-import csv
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import tifffile
 import yaml
 
+from sorter.xrt_generator.dataset_format import (
+    coco_annotation,
+    mask_bbox,
+    track_progress,
+    write_png,
+    write_tables,
+)
+from sorter.xrt_generator.feed_spec import FeedSpec
 from sorter.xrt_generator.materials import Material, MaterialLibrary, library_for_cell
 from sorter.xrt_generator.model import XrayModel, XraySetup, build_model
-from sorter.xrt_generator.particle_model import FeedSpec
 from sorter.xrt_generator.render import (
     LineScanRenderer,
     ReadoutSpec,
@@ -34,64 +37,7 @@ from sorter.xrt_generator.render import (
 )
 from sorter.xrt_generator.scene import CLASS_IDS, Scene, SceneSpec, albedo_map, compose
 
-FORMAT_VERSION = 1
-FORMAT = """\
-# sorter X-ray dataset, format version {version}
-
-One folder per dataset:
-
-    FORMAT.md            this file
-    dataset.json         COCO-style: info, categories, images, annotations
-    particles.csv        one row per particle (annotation), ground truth in SI units
-    cell.yaml            the cell description the scenes were made with (synthetic only)
-    references.png       uint16, 4 x pixels: dark low, dark high, flat low, flat high (raw
-                         counts, each the mean of 1,000 lines); synthetic only
-    scenes/<scene>/      one folder per image
-
-Per synthetic scene (rows = lines along belt travel, columns = pixels across the belt):
-
-    low.png, high.png    uint16 raw counts of the low / high energy channel, as the detector
-                         delivers them (dark offset, pixel gains, noise): correct with
-                         ln((flat - dark) / (raw - dark)) using references.png
-    instances.png        uint16 instance id of the top-most particle, 0 = belt
-    classes.png          uint8 class of the top-most particle: 0 belt, 1 waste, 2 ore,
-                         3 host rock (= COCO category ids)
-    thickness.tiff       float32 path length through rock [m] (stacked particles add)
-    rgb.png              optional 8-bit top-view camera image, same grid (co-registered)
-
-Per imported (Labelme) image:
-
-    image.png            the image as annotated, bit depth and channels unchanged
-    instances.png, classes.png   from the polygons (later shapes paint over earlier ones)
-
-dataset.json: COCO `images` (id, file_name = the main image, width, height, plus `scene`,
-`source` synthetic|labelme, `pixel_along_m`, `pixel_across_m` where known), `annotations` (id,
-image_id, category_id, segmentation = polygons of the FULL footprint, hidden parts of
-overlapped particles included, bbox [x, y, w, h] in pixels with x across the belt, area in
-pixels, iscrowd 0, `instance` = the value in instances.png, `attributes` = the particle's
-ground truth as in particles.csv), `categories`.
-
-particles.csv: scene, instance, annotation_id, source, category, kind, is_ore, mass_kg,
-volume_m3, density_kg_m3, assay, grade (assay mass fraction), pay_mineral, pay_mass_kg,
-pay_volume_fraction, mass_<mineral>_kg for every mineral of the feed, equivalent_diameter_m
-(drawn), area_px, area_m2, visible_px, max_thickness_m, flatness, bbox_x, bbox_y, bbox_w,
-bbox_h, centroid_x, centroid_y, placement (free | touching | overlapping), layer,
-neighbours (instance ids, ';'-separated). Physical fields are empty for imported images.
-
-Synthetic data is generated, not measured: it is not the seed papers' real XRT data.
-"""
-
 CATEGORIES = [{"id": i, "name": n} for n, i in sorted(CLASS_IDS.items(), key=lambda x: x[1])]
-BASE_COLUMNS = [
-    "scene", "instance", "annotation_id", "source", "category", "kind", "is_ore", "mass_kg",
-    "volume_m3", "density_kg_m3", "assay", "grade", "pay_mineral", "pay_mass_kg",
-    "pay_volume_fraction",
-]
-TAIL_COLUMNS = [
-    "equivalent_diameter_m", "area_px", "area_m2", "visible_px", "max_thickness_m", "flatness",
-    "bbox_x", "bbox_y", "bbox_w", "bbox_h", "centroid_x", "centroid_y", "placement", "layer",
-    "neighbours",
-]
 
 
 @dataclass(frozen=True)
@@ -108,52 +54,6 @@ class DatasetSpec:
     overlap_fraction: float = 0.05
     size_m: tuple[float, float] | None = None   # a sieve class; None: the feed's
     rgb: bool = False
-
-
-def _polygons(mask: np.ndarray) -> list[list[float]]:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
-                                   cv2.CHAIN_APPROX_SIMPLE)
-    out = []
-    for c in contours:
-        pts = c.reshape(-1, 2).astype(float)
-        if len(pts) >= 3:
-            out.append([float(v) for v in pts.ravel()])
-        else:  # a one- or two-pixel particle: its pixel square
-            x, y = pts[0]
-            out.append([x, y, x + 1, y, x + 1, y + 1, x, y + 1])
-    return out
-
-
-def _bbox(mask: np.ndarray) -> list[int]:
-    rows, cols = np.nonzero(mask)
-    return [int(cols.min()), int(rows.min()), int(cols.max() - cols.min() + 1),
-            int(rows.max() - rows.min() + 1)]
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"cannot write {path}")
-
-
-def _progress(iterable: Iterable[Any], total: int, label: str, enabled: bool) -> Iterable[Any]:
-    if not enabled:
-        yield from iterable
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn()) as bar:
-        task = bar.add_task(label, total=total)
-        for item in iterable:
-            yield item
-            bar.advance(task)
 
 
 class SceneGenerator:
@@ -216,7 +116,7 @@ def particle_rows(scene: Scene, scene_name: str, feed: FeedSpec, first_annotatio
     for k, placed in enumerate(scene.particles):
         part = placed.particle
         mask = scene.mask(placed)
-        bbox = _bbox(mask)
+        bbox = mask_bbox(mask)
         rr, cc = np.nonzero(mask)
         row: dict[str, Any] = {
             "scene": scene_name, "instance": k + 1, "annotation_id": first_annotation + k,
@@ -253,52 +153,28 @@ def _instance_map(scene: Scene) -> np.ndarray:
     return out
 
 
-def _annotation(row: Mapping[str, Any], image_id: int, mask: np.ndarray,
-                attributes: Mapping[str, Any]) -> dict[str, Any]:
-    return {"id": int(row["annotation_id"]), "image_id": image_id,
-            "category_id": int(row["category"]), "segmentation": _polygons(mask),
-            "area": int(mask.sum()), "bbox": _bbox(mask), "iscrowd": 0,
-            "instance": int(row["instance"]), "attributes": dict(attributes)}
-
-
-def _write_tables(out: Path, images: list[dict], annotations: list[dict],
-                  categories: list[dict], rows: list[dict], info: dict) -> None:
-    coco = {"info": {"format": "sorter-xray", "format_version": FORMAT_VERSION, **info},
-            "categories": categories, "images": images, "annotations": annotations}
-    (out / "dataset.json").write_text(json.dumps(coco, indent=1))
-    columns = list(BASE_COLUMNS)
-    extra = sorted({k for r in rows for k in r if k.startswith("mass_") and k != "mass_kg"})
-    columns += extra + TAIL_COLUMNS
-    with (out / "particles.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow({k: r.get(k, "") for k in columns})
-    (out / "FORMAT.md").write_text(FORMAT.format(version=FORMAT_VERSION))
-
-
 def generate_dataset(cell: Mapping[str, Any], spec: DatasetSpec, out_dir: str | Path,
                      progress: bool = True) -> Path:
     """Write `spec.scenes` synthetic scenes of the cell's feed to `out_dir`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = SceneGenerator(cell, spec)
-    _write_png(out / "references.png", gen.references())
+    write_png(out / "references.png", gen.references())
     body = {k: v for k, v in cell.items() if not str(k).startswith("_")}
     (out / "cell.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     images, annotations, rows = [], [], []
     next_annotation = 1
-    for index in _progress(range(spec.scenes), spec.scenes, "scenes", progress):
+    for index in track_progress(range(spec.scenes), spec.scenes, "scenes", progress):
         name = f"{index:05d}"
         scene, low, high = gen.scene(index)
         folder = out / "scenes" / name
-        _write_png(folder / "low.png", low)
-        _write_png(folder / "high.png", high)
-        _write_png(folder / "instances.png", _instance_map(scene))
-        _write_png(folder / "classes.png", scene.classes)
+        write_png(folder / "low.png", low)
+        write_png(folder / "high.png", high)
+        write_png(folder / "instances.png", _instance_map(scene))
+        write_png(folder / "classes.png", scene.classes)
         tifffile.imwrite(folder / "thickness.tiff", scene.thickness_m.astype(np.float32))
         if spec.rgb:
-            _write_png(folder / "rgb.png", gen.camera(scene, index)[..., ::-1])
+            write_png(folder / "rgb.png", gen.camera(scene, index)[..., ::-1])
         image_id = index + 1
         images.append({"id": image_id, "file_name": f"scenes/{name}/high.png",
                        "low_file_name": f"scenes/{name}/low.png", "width": gen.pixels,
@@ -309,117 +185,10 @@ def generate_dataset(cell: Mapping[str, Any], spec: DatasetSpec, out_dir: str | 
         for placed, row in zip(scene.particles, scene_rows, strict=True):
             attributes = {k: v for k, v in row.items()
                           if k not in ("scene", "instance", "annotation_id", "category")}
-            annotations.append(_annotation(row, image_id, scene.mask(placed), attributes))
+            annotations.append(coco_annotation(row, image_id, scene.mask(placed), attributes))
         rows += scene_rows
         next_annotation += len(scene_rows)
     info = {"description": f"synthetic dual-energy XRT scenes of {cell['cell']['name']}",
             "seed": spec.seed, "scenes": spec.scenes, "generated": "not measured data"}
-    _write_tables(out, images, annotations, CATEGORIES, rows, info)
+    write_tables(out, images, annotations, CATEGORIES, rows, info)
     return out
-
-
-# -- Labelme ------------------------------------------------------------------------------
-
-def _labelme_image(doc: Mapping[str, Any], json_path: Path) -> np.ndarray:
-    data = doc.get("imageData")
-    if data:
-        raw = np.frombuffer(base64.b64decode(data), dtype=np.uint8)
-    else:
-        image_path = json_path.parent / str(doc.get("imagePath", ""))
-        if not image_path.is_file():
-            raise ValueError(f"{json_path}: no imageData and no image at {image_path}")
-        raw = np.fromfile(image_path, dtype=np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{json_path}: the image cannot be decoded")
-    return image
-
-
-def _shape_mask(shape: Mapping[str, Any], size: tuple[int, int]) -> np.ndarray | None:
-    points = np.asarray(shape.get("points", []), dtype=np.float64)
-    kind = shape.get("shape_type") or "polygon"
-    mask = np.zeros(size, dtype=np.uint8)
-    if kind == "polygon" and len(points) >= 3:
-        cv2.fillPoly(mask, [np.rint(points).astype(np.int32)], 1)
-    elif kind == "rectangle" and len(points) == 2:
-        (x0, y0), (x1, y1) = np.rint(points).astype(int)
-        cv2.rectangle(mask, (min(x0, x1), min(y0, y1)), (max(x0, x1), max(y0, y1)), 1, -1)
-    elif kind == "circle" and len(points) == 2:
-        centre = np.rint(points[0]).astype(int)
-        radius = int(round(float(np.hypot(*(points[1] - points[0])))))
-        cv2.circle(mask, (int(centre[0]), int(centre[1])), radius, 1, -1)
-    else:
-        return None
-    return mask.astype(bool)
-
-
-def import_labelme(json_paths: Sequence[str | Path], out_dir: str | Path,
-                   labels: Sequence[str] | None = None, progress: bool = True) -> Path:
-    """Convert Labelme JSON files (polygons, rectangles, circles; image embedded or beside the
-    JSON) into the dataset format. Category ids follow `labels` (default: sorted labels found),
-    numbered from 1; 0 is the background."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    docs = []
-    for path in map(Path, json_paths):
-        try:
-            docs.append((path, json.loads(path.read_text())))
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read Labelme file {path}: {err}") from err
-    found = sorted({str(s.get("label", "")) for _, d in docs for s in d.get("shapes", [])})
-    names = list(labels) if labels else found
-    unknown = [n for n in found if n not in names]
-    if unknown:
-        raise ValueError(f"labels {unknown} are not among the categories {names}")
-    if len(names) > 255:
-        raise ValueError("more than 255 categories do not fit classes.png")
-    category = {n: i + 1 for i, n in enumerate(names)}
-    images, annotations, rows = [], [], []
-    skipped = 0
-    next_annotation = 1
-    for index, (path, doc) in enumerate(_progress(docs, len(docs), "images", progress)):
-        image = _labelme_image(doc, path)
-        height, width = image.shape[:2]
-        name = f"{index:05d}_{path.stem}"
-        folder = out / "scenes" / name
-        _write_png(folder / "image.png", image)
-        instances = np.zeros((height, width), dtype=np.uint16)
-        classes = np.zeros((height, width), dtype=np.uint8)
-        image_id = index + 1
-        instance = 0
-        for shape in doc.get("shapes", []):
-            mask = _shape_mask(shape, (height, width))
-            if mask is None or not mask.any():
-                skipped += 1
-                continue
-            instance += 1
-            label = str(shape.get("label", ""))
-            instances[mask] = instance
-            classes[mask] = category[label]
-            bbox = _bbox(mask)
-            rr, cc = np.nonzero(mask)
-            row = {"scene": name, "instance": instance, "annotation_id": next_annotation,
-                   "source": "labelme", "category": category[label], "kind": label,
-                   "area_px": int(mask.sum()), "bbox_x": bbox[0], "bbox_y": bbox[1],
-                   "bbox_w": bbox[2], "bbox_h": bbox[3], "centroid_x": float(cc.mean()),
-                   "centroid_y": float(rr.mean())}
-            rows.append(row)
-            annotations.append(_annotation(row, image_id, mask, {
-                "source": "labelme", "label": label, "group_id": shape.get("group_id")}))
-            next_annotation += 1
-        for k in range(1, instance + 1):  # visible pixels once every shape is painted
-            rows[-instance + k - 1]["visible_px"] = int((instances == k).sum())
-        _write_png(folder / "instances.png", instances)
-        _write_png(folder / "classes.png", classes)
-        images.append({"id": image_id, "file_name": f"scenes/{name}/image.png",
-                       "width": width, "height": height, "scene": name, "source": "labelme",
-                       "original": str(doc.get("imagePath", path.name))})
-    categories = [{"id": i, "name": n} for n, i in category.items()]
-    info = {"description": "Labelme-annotated images", "files": len(docs),
-            "skipped_shapes": skipped}
-    _write_tables(out, images, annotations, categories, rows, info)
-    return out
-
-
-def load_coco(out_dir: str | Path) -> dict[str, Any]:
-    return json.loads((Path(out_dir) / "dataset.json").read_text())

@@ -75,8 +75,8 @@ def make_figure(cells: Sequence[Mapping[str, Any]], out: str | Path, seed: int =
             a.set_xlabel(f"pixel across ({p['pitch_mm']:.1f} mm)", fontsize=8)
             a.set_ylabel("line (belt travel)", fontsize=8)
             a.tick_params(labelsize=7)
-    fig.suptitle("Generated dual-energy XRT scenes (sorter.xrt_generator: spekpy + xraylib physics; "
-                 "not measured data)", fontsize=13)
+    fig.suptitle("Generated dual-energy XRT scenes (sorter.xrt_generator: spekpy + xraylib "
+                 "physics; not measured data)", fontsize=13)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
     plt.close(fig)

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
-from sorter.xrt_generator.sandwich_detector import ChannelResponse, SandwichSpec, sandwich_response
 from sorter.xrt_generator.materials import Material, MaterialLibrary, library_for_cell
+from sorter.xrt_generator.sandwich_detector import ChannelResponse, SandwichSpec, sandwich_response
 from sorter.xrt_generator.spectrum import Layer, Spectrum, TubeSpec, tube_spectrum
 from sorter.xrt_generator.tables import (
     DEFAULT_BASES,

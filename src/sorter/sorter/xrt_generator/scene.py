@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from sorter.xrt_generator.feed_spec import FeedSpec
 from sorter.xrt_generator.materials import MaterialLibrary
 from sorter.xrt_generator.model import XrayModel
-from sorter.xrt_generator.particle_model import FeedSpec, ParticleDrawer, RasterParticle, rasterise
+from sorter.xrt_generator.particle_model import ParticleDrawer
+from sorter.xrt_generator.particle_raster import RasterParticle, rasterise
 
 CLASS_IDS = {"waste": 1, "ore": 2, "host_rock": 3}
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)

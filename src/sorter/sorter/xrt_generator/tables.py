@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sorter import physics
-from sorter.xrt_generator.sandwich_detector import ChannelResponse
 from sorter.xrt_generator.materials import Material
+from sorter.xrt_generator.sandwich_detector import ChannelResponse
 
 DEFAULT_BASES = ("SiO2", "Fe", "Cu")
 MAX_ATTENUATION = 40.0  # -ln of a moment ratio is clipped here (e^-40: nothing gets through)
