@@ -36,7 +36,6 @@ from rclpy.serialization import deserialize_message, serialize_message
 from rich.console import Console
 from rich.table import Table
 
-from sorter.cell.description import load_cell
 from sorter.cell.parameters import node_parameters
 from sorter.classification.adapters import classifier_from_params
 from sorter.common.images import image_to_array
@@ -52,7 +51,12 @@ from sorter.size_estimation.adapters import estimator_from_params
 from sorter.trial.runner import isolate_ros_domain, run_trial
 from sorter.xrt_acquisition import node as xrt_node
 from sorter.xrt_acquisition.adapters import strip_to_msg
-from sorter.xrt_acquisition.core import FlatFieldCorrector, RawStrip, StripValidator, attenuation_from_mono16
+from sorter.xrt_acquisition.core import (
+    FlatFieldCorrector,
+    RawStrip,
+    StripValidator,
+    attenuation_from_mono16,
+)
 from sorter_interfaces.msg import ParticleArray, XrtStrip
 
 # (stage, kind): kind "core" is processing, "msg" is conversion to/from ROS messages.
@@ -91,9 +95,9 @@ class Rendered:
 
 def _cell(args: argparse.Namespace) -> dict:
     """The cell as `sorter [--cell FILE] [--set K=V] bench` names it."""
-    from sorter.cli import parse_overrides  # the CLI imports this module: import late
+    from sorter.cli_options import cell_from_args
 
-    return load_cell(getattr(args, "cell", None), parse_overrides(getattr(args, "set", None) or []))
+    return cell_from_args(args)
 
 
 def machine_info() -> dict[str, Any]:

@@ -83,7 +83,8 @@ def add_bag_parser(sub: Any) -> None:
     rep.add_argument("--force", action="store_true", help="rebuild even if metadata exists")
     rep.add_argument("--keep-original", action="store_true",
                      help="keep unclosed files as <name>.mcap.crashed")
-    rep.add_argument("--metadata-version", type=int, choices=(8, 9), default=9)
+    rep.add_argument("--metadata-version", type=int, choices=(8, 9), default=9,
+                     help="rosbag2 metadata version: 9 = Jazzy+ (default), 8 = Humble/Iron")
 
     info = verbs.add_parser("info", help="what a bag holds (like ros2 bag info)")
     info.add_argument("bag", help="bag folder or .mcap file")
@@ -91,7 +92,7 @@ def add_bag_parser(sub: Any) -> None:
 
     gold = verbs.add_parser("golden", help="regenerate the golden regression bags")
     gold.add_argument("--out", default=None, help="folder (default tests/golden)")
-    gold.add_argument("--name", default="xrt-strips")
+    gold.add_argument("--name", default="xrt-strips", help="golden name (default xrt-strips)")
     gold.add_argument("--strips", type=int, default=44, help="strips to record")
     gold.add_argument("--force", action="store_true", help="replace an existing golden")
 

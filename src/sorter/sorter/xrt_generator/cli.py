@@ -11,11 +11,11 @@ import argparse
 from typing import Any
 
 from sorter.cell.description import REPO_CONFIG, load_cell
-from sorter.cli_options import cell_options, fraction, parse_overrides, positive_float, positive_int
+from sorter.cli_options import cell_from_args, cell_options, fraction, positive_float, positive_int
 
 
 def _cell(args: argparse.Namespace) -> dict[str, Any]:
-    return load_cell(args.cell, parse_overrides(args.set))
+    return cell_from_args(args)
 
 
 def _size_class(text: str) -> str:
