@@ -1,7 +1,8 @@
-"""Synthetic dual-energy XRT generator (issue 4), ROS-free.
+"""Synthetic dual-energy XRT generator, ROS-free.
 
-spectrum (spekpy tube, xraylib layers) -> detector (energy-integrating sandwich) -> tables
+spectrum (spekpy tube, xraylib layers) -> sandwich_detector (energy-integrating) -> tables
 (basis materials, response table: beam hardening exact) -> model (one cell's setup) ->
-particles / scene (shapes, textures, placement, truth) -> render (line scan, noise, 16-bit,
-camera) -> dataset (on-disk format, Labelme import); calibrate, bench, figure, cli.
+feed_spec / particle_model / particle_raster / scene (feed, shapes, textures, placement,
+truth) -> render (line scan, noise, 16-bit, camera) -> dataset / labelme (on-disk format in
+dataset_format); calibrate, bench, figure, cli.
 """
