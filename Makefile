@@ -2,6 +2,7 @@
 # `make test`. Both set up .venv first when anything is missing (tools/setup.sh is a no-op
 # when its inputs are unchanged).
 PY := .venv/bin/python
+SORTER := .venv/bin/sorter
 TRIAL_ARGS ?=
 
 .PHONY: setup run test lint bench clean
@@ -10,7 +11,7 @@ setup:
 	bash tools/setup.sh
 
 run: setup
-	$(PY) -m sorter.cli trial $(TRIAL_ARGS)
+	$(SORTER) trial $(TRIAL_ARGS)
 
 test: setup
 	$(PY) -m ruff check src tests launch tools
@@ -20,7 +21,7 @@ lint: setup
 	$(PY) -m ruff check src tests launch tools
 
 bench: setup
-	$(PY) -m sorter.cli bench
+	$(SORTER) bench
 
 clean:
 	rm -rf build .venv results

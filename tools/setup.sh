@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Sets up .venv at the repository root: pinned ROS 2 wheels, the CMake path fix, the
 # sorter_interfaces build (colcon, installed into the venv prefix so that the wheels'
-# bootstrapper finds its libraries), and the sorter package. A second run with unchanged
-# inputs does nothing (stamp file).
+# bootstrapper finds its libraries), the sorter package, and the `sorter` command in .venv/bin.
+# A second run with unchanged inputs does nothing (stamp file).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,8 +23,16 @@ inputs_hash() {
     | sha256sum | cut -d' ' -f1
 }
 
+# `sorter` on the venv's PATH (.venv/bin/sorter, or `sorter` after `source .venv/bin/activate`):
+# the console script stays in lib/sorter, the ament layout that `ros2 run sorter sorter` needs,
+# and bin/sorter is a relative link to it. Idempotent; fails if the script is not installed.
+link_cli() {
+  [[ -x "$VENV/lib/sorter/sorter" ]] || return 1
+  ln -sfn ../lib/sorter/sorter "$VENV/bin/sorter"
+}
+
 want="$(inputs_hash)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && link_cli; then
   echo "setup: .venv is up to date"
   exit 0
 fi
@@ -65,6 +73,9 @@ echo "setup: building sorter_interfaces with colcon (about a minute)"
 echo "setup: installing the sorter package"
 "${PIP[@]}" install --no-build-isolation --no-deps -e src/sorter 2> >(grep -v "^WARNING: Location" >&2)
 "$VENV/bin/python" -c 'import sorter_interfaces.msg, sorter; print("setup: imports ok")'
+link_cli || { echo "setup: $VENV/lib/sorter/sorter was not installed" >&2; exit 1; }
+"$VENV/bin/sorter" --help >/dev/null
+echo "setup: $VENV/bin/sorter -> lib/sorter/sorter"
 
 echo "$want" >"$STAMP"
 echo "setup: done"

@@ -177,16 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def command_name(args: argparse.Namespace) -> str:
+    """'params', 'bag record', 'xray dataset', ..."""
+    names = (args.command, getattr(args, "bag_command", None), getattr(args, "xray_command", None))
+    return " ".join(name for name in names if name)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; a cell-reading subcommand gets `cell` (None = default) and `set`
+    (the --set items of both sides). Usage errors exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = " ".join(name for name in (args.command, getattr(args, "bag_command", None),
-                                         getattr(args, "xray_command", None)) if name)
-    finish_cell_options(parser, args, command)
+    return finish_cell_options(parser, args, command_name(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return args.func(args)
     except (CellDescriptionError, CliError) as err:
-        print(f"sorter {command}: error: {one_line(err)}", file=sys.stderr)
+        print(f"sorter {command_name(args)}: error: {one_line(err)}", file=sys.stderr)
         return 2
 
 
