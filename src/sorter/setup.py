@@ -1,22 +1,18 @@
 """ament_python package `sorter`. Installs the repository's top-level launch/ and config/ into
 share/sorter so that `ros2 launch sorter cell.launch.py` works after a colcon build."""
 
+import sys
 from glob import glob
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
 PACKAGE = "sorter"
-NODES = {
-    "feeder": "sorter.feeder.node:main",
-    "belt": "sorter.belt.node:main",
-    "xrt_acquisition": "sorter.xrt_acquisition.node:main",
-    "segmentation": "sorter.segmentation.node:main",
-    "classification": "sorter.classification.node:main",
-    "size_estimation": "sorter.size_estimation.node:main",
-    "ejector": "sorter.ejector.node:main",
-    "cell_monitor": "sorter.cell_monitor.node:main",
-    "sim_world": "sorter.sim_world.node:main",
-}
+# The node executables come from the node registry (sorter/nodes.py, standard library only).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sorter.nodes import ALL_NODES  # noqa: E402
+
+NODE_ENTRY_POINTS = [node.entry_point for node in ALL_NODES]
 
 setup(
     name=PACKAGE,
@@ -35,7 +31,6 @@ setup(
     description="Sensor-based ore sorting cell on ROS 2",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [f"{name}={target}" for name, target in NODES.items()]
-        + ["sorter=sorter.cli:main"],
+        "console_scripts": [*NODE_ENTRY_POINTS, "sorter=sorter.cli:main"],
     },
 )

@@ -81,7 +81,8 @@ def wait_matched(probe: Probe, subs: list, timeout_s: float = 20.0) -> None:
 def test_golden_bag_through_real_nodes_decides_as_golden(ros_domain, tmp_path) -> None:
     from sorter.common import qos
     from sorter.launching.launcher import CellLauncher
-    from sorter.launching.specs import CELL_NODES, NodeSpec
+    from sorter.launching.specs import NodeSpec
+    from sorter.nodes import CELL_NODES
     from sorter_interfaces.msg import EjectCommand, EjectorStatus, ParticleArray
 
     folder = sorted(p for p in GOLDEN_DIR.iterdir() if (p / "expected.json").exists())[0]
@@ -89,7 +90,7 @@ def test_golden_bag_through_real_nodes_decides_as_golden(ros_domain, tmp_path) -
     n = expected["summary"]["particles"]
     # The nodes run on the bag's time: the player publishes /clock, and the ejector judges
     # deadlines and belt-sample age against it, however late this machine is.
-    lifecycle = dict(CELL_NODES)
+    lifecycle = {n.name: n.lifecycle for n in CELL_NODES}
     specs = [NodeSpec(name, name, lifecycle[name], {**params[name], "use_sim_time": True})
              for name in PIPELINE]
     probe = Probe("golden_probe")

@@ -125,10 +125,15 @@ class OfflinePipeline:
         missing = [n for n in PIPELINE_NODES if n not in params]
         if missing:
             raise BagError(f"parameters for {', '.join(missing)} are missing")
-        self.seg_params = params["segmentation"]
-        self.classifier = classifier_from_params(params["classification"])
-        self.sizer = estimator_from_params(params["size_estimation"])
-        self.scheduler = scheduler_from_params(params["ejector"])
+        from sorter.cell.parameters import parameters_class
+
+        # The nodes' own typed parameters and builders: a set the nodes would refuse fails
+        # here with the same reason.
+        typed = {n: parameters_class(n).from_values(params[n]) for n in PIPELINE_NODES}
+        self.seg_params = typed["segmentation"]
+        self.classifier = classifier_from_params(typed["classification"])
+        self.sizer = estimator_from_params(typed["size_estimation"])
+        self.scheduler = scheduler_from_params(typed["ejector"])
         self.stream = StripStream(self.seg_params)
         self.belt: Any = None
         self.rejected: dict[str, int] = {}
@@ -227,7 +232,9 @@ def online_outcomes(measured: Iterable[Any], commands: Iterable[Any],
     from sorter.common.timeutil import from_time_msg
     from sorter.ejector.adapters import scheduler_from_params
 
-    scheduler = scheduler_from_params(ejector_params)
+    from sorter.ejector.parameters import EjectorParameters
+
+    scheduler = scheduler_from_params(EjectorParameters.from_values(ejector_params))
     by_particle = {int(c.particle_id): c for c in commands}
     records = []
     for array in measured:

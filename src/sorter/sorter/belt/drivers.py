@@ -9,6 +9,7 @@ from typing import Any
 
 from std_msgs.msg import Float64
 
+from sorter import topics
 from sorter.common import qos
 from sorter.common.modbus import EncoderUnwrapper, ModbusIO, RegisterMap
 from sorter.common.timeutil import from_time_msg
@@ -19,12 +20,12 @@ class SimBeltDriver:
     def __init__(self, node: Any, on_encoder: Callable[[float, float], None]) -> None:
         self._node = node
         self._on_encoder = on_encoder
-        self._pub = node.create_publisher(Float64, "sim/belt/speed_command", qos.STATE)
+        self._pub = node.create_publisher(Float64, topics.SIM_BELT_SPEED_COMMAND.name, qos.STATE)
         self._sub = None
 
     def start(self) -> None:
         self._sub = self._node.create_subscription(
-            BeltState, "sim/belt/encoder",
+            BeltState, topics.SIM_BELT_ENCODER.name,
             lambda m: self._on_encoder(from_time_msg(m.header.stamp), m.encoder_position_m),
             qos.STATE,
         )
@@ -48,7 +49,7 @@ class ModbusBeltDriver:
         self._node = node
         self._on_encoder = on_encoder
         self._io = ModbusIO(RegisterMap.from_params(node.params))
-        self._unwrap = EncoderUnwrapper(float(node.params["encoder_count_m"]))
+        self._unwrap = EncoderUnwrapper(node.params.encoder_count_m)
         self._timer = None
 
     def _now(self) -> float:
@@ -56,7 +57,7 @@ class ModbusBeltDriver:
 
     def start(self) -> None:
         self._io.connect()  # ConnectionError: configure fails, saying which peer
-        self._timer = self._node.create_timer(1.0 / self._node.params["poll_rate_hz"],
+        self._timer = self._node.create_timer(1.0 / self._node.params.poll_rate_hz,
                                               self._poll)
 
     def _poll(self) -> None:

@@ -9,68 +9,53 @@ Deactivate stops the belt."""
 
 from __future__ import annotations
 
-from rcl_interfaces.msg import SetParametersResult
+from typing import Any
+
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
 
+from sorter import topics
 from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
 from sorter.belt.drivers import DRIVERS
+from sorter.belt.parameters import BeltParameters
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.modbus import modbus_parameter_specs
-from sorter.common.node_utils import (
-    answer_setpoint,
-    guarded,
-    run_node,
-    set_double_parameter,
-)
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.node_utils import answer_setpoint, guarded, run_node
+from sorter.common.ros_parameters import bind_parameters, set_parameter
 from sorter.common.timeutil import to_time_msg
 from sorter_interfaces.msg import BeltState
 from sorter_interfaces.srv import SetBeltSpeed
-
-PARAMETERS = [
-    ParamSpec("driver", str, "belt drive driver", choices=tuple(DRIVERS), read_only=True),
-    ParamSpec("speed_setpoint_m_s", float, "belt speed set-point [m/s]", min=0.0, max=10.0),
-    ParamSpec("max_speed_m_s", float, "drive limit [m/s]", min=0.1, max=10.0, read_only=True),
-    ParamSpec(
-        "state_rate_hz",
-        float,
-        "belt/state publication rate [Hz]",
-        min=1.0,
-        max=2000.0,
-        read_only=True,
-    ),
-    ParamSpec(
-        "speed_window_s",
-        float,
-        "encoder window for the speed estimate [s]",
-        default=0.05,
-        min=0.005,
-        max=1.0,
-    ),
-    *modbus_parameter_specs(),
-]
 
 
 class BeltNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("belt")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "belt_drive")
-        self.limiter = SpeedCommandLimiter(self.params["max_speed_m_s"])
-        self.limiter.validate(self.params["speed_setpoint_m_s"])
-        self.estimator = EncoderSpeedEstimator(self.params["speed_window_s"])
-        self.driver = DRIVERS[self.params["driver"]](self, self.on_encoder)
         self.active = False
+        self.driver: Any = None
+        self.limiter: SpeedCommandLimiter
+        self.estimator: EncoderSpeedEstimator
+        self.params = bind_parameters(self, BeltParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
+        self.driver = DRIVERS[self.params.driver](self, self.on_encoder)
         self.state_pub = None
-        self.state_period_s = 1.0 / self.params["state_rate_hz"]
+        self.state_period_s = 1.0 / self.params.state_rate_hz
         self.next_state_s = 0.0
-        self.add_on_set_parameters_callback(self._check_speed_limit)
-        self.add_post_set_parameters_callback(self._speed_changed)
-        self.create_subscription(Float64, "belt/speed_setpoint", self.on_setpoint, qos.STATE)
-        self.create_service(SetBeltSpeed, "belt/set_speed", self.on_set_speed)
+        self.create_subscription(Float64, topics.BELT_SPEED_SETPOINT.name, self.on_setpoint,
+                                 qos.STATE)
+        self.create_service(SetBeltSpeed, topics.BELT_SET_SPEED.name, self.on_set_speed)
+
+    def _apply(self, params: BeltParameters) -> None:
+        """Check the set-point against the drive limit (refused, not clamped, so a mistake
+        stays visible), then command it if the belt is running."""
+        limiter = SpeedCommandLimiter(params.max_speed_m_s)
+        limiter.validate(params.speed_setpoint_m_s)
+        if not hasattr(self, "estimator") or (
+                params.speed_window_s != self.params.speed_window_s):
+            self.estimator = EncoderSpeedEstimator(params.speed_window_s)
+        self.limiter = limiter
+        if self.active and self.driver is not None:
+            self.driver.command_speed(params.speed_setpoint_m_s)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -79,12 +64,13 @@ class BeltNode(LifecycleNode):
             self.diag.set_error(f"belt drive unreachable: {err}")
             return TransitionCallbackReturn.FAILURE
         self.diag.set_error(None)
-        self.state_pub = self.create_lifecycle_publisher(BeltState, "belt/state", qos.STATE)
+        self.state_pub = self.create_lifecycle_publisher(BeltState, topics.BELT_STATE.name,
+                                                        qos.STATE)
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.active = True
-        self.driver.command_speed(self.params["speed_setpoint_m_s"])
+        self.driver.command_speed(self.params.speed_setpoint_m_s)
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -105,23 +91,9 @@ class BeltNode(LifecycleNode):
         self.active = False
         self.driver.stop()
 
-    def _check_speed_limit(self, params: list[Parameter]) -> SetParametersResult:
-        for param in params:
-            if param.name == "speed_setpoint_m_s":
-                try:
-                    self.limiter.validate(param.value)
-                except ValueError as err:
-                    return SetParametersResult(successful=False, reason=str(err))
-        return SetParametersResult(successful=True)
-
-    def _speed_changed(self, params: list[Parameter]) -> None:
-        for param in params:
-            if param.name == "speed_setpoint_m_s" and self.active:
-                self.driver.command_speed(param.value)
-
     @guarded("setpoint")
     def on_setpoint(self, msg: Float64) -> None:
-        set_double_parameter(self, "speed_setpoint_m_s", msg.data)
+        set_parameter(self, "speed_setpoint_m_s", msg.data)
 
     def on_set_speed(self, request: SetBeltSpeed.Request, response: SetBeltSpeed.Response):
         return answer_setpoint(self, "speed_setpoint_m_s", request.speed_m_s, response, "m/s")
@@ -141,7 +113,7 @@ class BeltNode(LifecycleNode):
         msg.header.frame_id = "belt"
         msg.encoder_position_m = float(encoder_m)
         msg.speed_m_s = float(speed) if speed is not None else 0.0
-        msg.speed_setpoint_m_s = float(self.params["speed_setpoint_m_s"]) if self.active else 0.0
+        msg.speed_setpoint_m_s = self.params.speed_setpoint_m_s if self.active else 0.0
         msg.running = bool(msg.speed_m_s > 1e-3)
         self.state_pub.publish(msg)
         self.diag.set_value("speed_m_s", msg.speed_m_s)

@@ -17,42 +17,34 @@ class CellDescriptionError(ValueError):
     """The cell description is incomplete or inconsistent; the text says where."""
 
 
-# Section -> keys every cell must give (values are checked by the node parameter specs too).
-REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
+# Cell facts no node parameter is derived from: what the simulator's world, the checks below
+# and the reports read. The facts node parameters come from are named once, in each node's
+# parameters class (`cell="section.key"`), and required from there (`required_paths`).
+OTHER_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
     "cell": ("name",),
-    "belt": ("width_m", "speed_m_s", "max_speed_m_s", "acceleration_m_s2", "state_rate_hz"),
-    "geometry": ("scan_to_nozzle_m",),
+    "belt": ("width_m", "acceleration_m_s2"),
     "detector": (
-        "pixel_pitch_m", "pixels", "lines_per_strip", "tube_kv", "tube_anode_angle_deg",
-        "tube_target", "tube_current_a", "source_distance_m", "integration_time_s",
-        "tube_filters", "belt", "front_layer", "filter_layer", "rear_layer", "flat_counts",
-        "dark_counts", "read_noise_counts", "gain_spread", "effective_energy_high_kev",
+        "tube_kv", "tube_anode_angle_deg", "tube_target", "tube_current_a",
+        "source_distance_m", "integration_time_s", "tube_filters", "belt", "front_layer",
+        "filter_layer", "rear_layer", "flat_counts", "dark_counts", "read_noise_counts",
+        "gain_spread",
     ),
-    "valves": (
-        "count", "pitch_m", "response_time_s", "min_open_s", "margin_m", "command_margin_s",
-    ),
-    "policy": ("eject", "probability_threshold"),
-    "feeder": (
-        "feed_rate_kg_h", "max_feed_rate_kg_h", "occupancy_limit", "kp", "ki",
-        "control_rate_hz", "tray_time_constant_s",
-    ),
-    "segmentation": (
-        "attenuation_threshold", "min_area_px", "split_min_distance_px", "max_carry_strips",
-    ),
-    "classification": ("r_threshold_curve", "r_scale", "core_erosion_px"),
-    "size_estimation": (
-        "reference_formula", "reference_density_kg_m3", "rectangle_area_factor",
-    ),
-    "monitor": ("window_s", "publish_rate_hz"),
-    "io": (
-        "modbus_host", "modbus_port", "modbus_device_id", "belt_speed_setpoint_register",
-        "belt_run_register", "feeder_drive_register", "encoder_count_register",
-        "encoder_count_m", "poll_rate_hz",
-    ),
+    "feeder": ("tray_time_constant_s",),
     "feed": ("seed", "ore_number_fraction", "size_m", "flatness", "gangue", "pay_mineral",
              "assay", "ore_pay_volume_fraction", "waste_pay_volume_fraction"),
     "sim": ("step_s", "encoder_rate_hz"),
 }
+
+
+def required_paths() -> dict[str, tuple[str, ...]]:
+    """Section -> keys every cell must give: those node parameters derive from, and the rest."""
+    from sorter.cell.parameters import cell_paths
+
+    keys: dict[str, set[str]] = {s: set(k) for s, k in OTHER_REQUIRED_KEYS.items()}
+    for path in cell_paths():
+        section, _, key = path.partition(".")
+        keys.setdefault(section, set()).add(key)
+    return {section: tuple(sorted(k)) for section, k in sorted(keys.items())}
 
 
 # Top-level keys naming other files, relative to the cell file.
@@ -86,11 +78,6 @@ def load_cell(path: str | Path | None = None, overrides: dict[str, Any] | None =
         set_path(cell, dotted, value)
     check_cell(cell, str(path))
     cell.setdefault("_source", str(path))
-    materials = cell.get("materials")
-    if isinstance(materials, str) and not Path(materials).is_absolute():
-        # the materials file is named relative to the cell file; pin it, so that a copy of
-        # the cell written elsewhere (a run folder) still finds it
-        cell["materials"] = str((path.parent / materials).resolve())
     return cell
 
 
@@ -103,7 +90,7 @@ def set_path(cell: dict, dotted: str, value: Any) -> None:
 
 def check_cell(cell: dict, where: str = "cell") -> None:
     problems = []
-    for section, keys in REQUIRED_KEYS.items():
+    for section, keys in required_paths().items():
         body = cell.get(section)
         if not isinstance(body, dict):
             problems.append(f"section {section!r} is missing")
@@ -122,5 +109,13 @@ def check_cell(cell: dict, where: str = "cell") -> None:
         problems.append(f"valve bar covers {bar:.3f} m but the belt is {belt['width_m']} m wide")
     if belt["speed_m_s"] > belt["max_speed_m_s"]:
         problems.append("belt.speed_m_s exceeds belt.max_speed_m_s")
+    if problems:
+        raise CellDescriptionError(f"{where}: " + "; ".join(problems))
+    from sorter.cell.parameters import node_parameters, validate_node_parameters
+
+    try:
+        problems = validate_node_parameters(node_parameters(cell))
+    except (TypeError, ValueError) as err:  # a fact of the wrong shape (e.g. a curve)
+        problems = [f"cannot derive node parameters: {err}"]
     if problems:
         raise CellDescriptionError(f"{where}: " + "; ".join(problems))

@@ -1,88 +1,67 @@
-"""Node parameters derived from the cell description: the only place that says which cell fact
-feeds which node parameter. Both launchers call this, so they cannot disagree."""
+"""Node parameters derived from the cell description. Which cell fact feeds which parameter is
+said once, in each node's parameters class (`cell="section.key"`); this module only walks the
+node registry, so both launchers, `sorter params` and the offline tools cannot disagree."""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sorter.common.params import NodeParameters
+from sorter.nodes import ALL_NODES, BY_NAME, CELL_NODES
+
+
+def parameters_class(node_name: str) -> type[NodeParameters]:
+    """The parameters class of a node (its `sorter.<node>.parameters` module, ROS-free)."""
+    info = BY_NAME[node_name]
+    module = importlib.import_module(info.parameters_module)
+    classes = [v for v in vars(module).values()
+               if isinstance(v, type) and issubclass(v, NodeParameters)
+               and getattr(v, "NODE", "") == node_name]
+    if len(classes) != 1:
+        raise LookupError(f"{info.parameters_module} must define one parameters class for "
+                          f"{node_name}, found {len(classes)}")
+    return classes[0]
+
 
 def node_parameters(cell: dict, driver: str = "sim") -> dict[str, dict[str, Any]]:
-    """Parameters per node name, as a ROS params file would hold them (`/**` omitted).
-    `driver` selects the belt and feeder drivers (sim | modbus); the detector and the valve
-    bar have simulated drivers only so far."""
-    from sorter.common.modbus import io_parameters
+    """Parameters per cell node, as a ROS params file holds them (`ros__parameters` omitted).
+    `driver` selects the drivers of the nodes that offer it (belt and feeder: sim | modbus);
+    a node whose driver choices do not include it keeps its own default."""
+    out = {}
+    for info in CELL_NODES:
+        cls = parameters_class(info.name)
+        launch = {}
+        for spec in cls.specs():
+            if spec.launch_argument == "driver" and spec.choices and driver in spec.choices:
+                launch["driver"] = driver
+        out[info.name] = cls.values_from_cell(cell, launch)
+    return out
 
-    io = io_parameters(cell)
-    device_driver = "sim"
-    belt, det, valves = cell["belt"], cell["detector"], cell["valves"]
-    feeder, seg, cls = cell["feeder"], cell["segmentation"], cell["classification"]
-    size, policy, mon = cell["size_estimation"], cell["policy"], cell["monitor"]
-    reference = {
-        "reference_formula": size["reference_formula"],
-        "reference_density_kg_m3": float(size["reference_density_kg_m3"]),
-        "effective_energy_high_kev": float(det["effective_energy_high_kev"]),
-    }
-    return {
-        "belt": {
-            **io,
-            "driver": driver,
-            "speed_setpoint_m_s": float(belt["speed_m_s"]),
-            "max_speed_m_s": float(belt["max_speed_m_s"]),
-            "state_rate_hz": float(belt["state_rate_hz"]),
-        },
-        "feeder": {
-            **io,
-            "driver": driver,
-            "feed_rate_kg_h": float(feeder["feed_rate_kg_h"]),
-            "max_feed_rate_kg_h": float(feeder["max_feed_rate_kg_h"]),
-            "occupancy_limit": float(feeder["occupancy_limit"]),
-            "kp": float(feeder["kp"]),
-            "ki": float(feeder["ki"]),
-            "control_rate_hz": float(feeder["control_rate_hz"]),
-        },
-        "xrt_acquisition": {
-            "driver": device_driver,
-            "pixels": int(det["pixels"]),
-            "pixel_pitch_m": float(det["pixel_pitch_m"]),
-            "lines_per_strip": int(det["lines_per_strip"]),
-        },
-        "segmentation": {
-            "attenuation_threshold": float(seg["attenuation_threshold"]),
-            "min_area_px": int(seg["min_area_px"]),
-            "split_min_distance_px": int(seg["split_min_distance_px"]),
-            "max_carry_strips": int(seg["max_carry_strips"]),
-            "reference_formula": reference["reference_formula"],
-            "effective_energy_high_kev": reference["effective_energy_high_kev"],
-        },
-        "classification": {
-            "r_threshold_curve": [float(v) for point in cls["r_threshold_curve"] for v in point],
-            "r_scale": float(cls["r_scale"]),
-            "core_erosion_px": int(cls["core_erosion_px"]),
-        },
-        "size_estimation": {
-            **reference,
-            "rectangle_area_factor": float(size["rectangle_area_factor"]),
-        },
-        "ejector": {
-            "driver": device_driver,
-            "scan_to_nozzle_m": float(cell["geometry"]["scan_to_nozzle_m"]),
-            "valve_count": int(valves["count"]),
-            "valve_pitch_m": float(valves["pitch_m"]),
-            "response_time_s": float(valves["response_time_s"]),
-            "min_open_s": float(valves["min_open_s"]),
-            "margin_m": float(valves["margin_m"]),
-            "command_margin_s": float(valves["command_margin_s"]),
-            "eject": str(policy["eject"]),
-            "probability_threshold": float(policy["probability_threshold"]),
-        },
-        "cell_monitor": {
-            "window_s": float(mon["window_s"]),
-            "publish_rate_hz": float(mon["publish_rate_hz"]),
-        },
-    }
+
+def typed_parameters(cell: dict, driver: str = "sim") -> dict[str, Any]:
+    """The typed parameters of every cell node as the cell describes them (offline replay,
+    bench): the same objects the nodes build from their params file."""
+    return {name: parameters_class(name).from_values(values)
+            for name, values in node_parameters(cell, driver).items()}
+
+
+def validate_node_parameters(params: dict[str, dict[str, Any]]) -> list[str]:
+    """Every problem in a whole parameter set, `node: problem` each: the launchers refuse to
+    start anything while this is not empty."""
+    problems = []
+    for name, values in params.items():
+        problems += [f"{name}: {p}" for p in parameters_class(name).problems(values)]
+    return problems
+
+
+def cell_paths() -> set[str]:
+    """Every `section.key` of the cell some node parameter is derived from."""
+    return {spec.cell for info in ALL_NODES for spec in parameters_class(info.name).specs()
+            if spec.cell}
 
 
 def write_params_file(params: dict[str, dict[str, Any]], path: Path) -> Path:

@@ -112,6 +112,13 @@ class CellMetricsCore:
     def window_s(self) -> float:
         return self._window_s
 
+    def set_window(self, window_s: float) -> None:
+        """A new rolling window, from the next snapshot on (ValueError if not > 0)."""
+        window = require_finite("CellMetricsCore.window_s", window_s)
+        if window <= 0.0:
+            raise ValueError(f"CellMetricsCore.window_s must be > 0, got {window_s!r}")
+        self._window_s = window
+
     # -- events ---------------------------------------------------------------------------
     def on_scanned(self, stamp_s: float, count: int) -> None:
         """``count`` particles completed by a strip acquired at ``stamp_s``."""

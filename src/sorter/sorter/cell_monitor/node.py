@@ -11,12 +11,14 @@ from __future__ import annotations
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 
+from sorter import topics
+from sorter.cell_monitor.core import CellMetricsCore
+from sorter.cell_monitor.parameters import CellMonitorParameters
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.ros_parameters import bind_parameters
 from sorter.common.timeutil import from_time_msg
-from sorter.cell_monitor.core import CellMetricsCore
 from sorter_interfaces.msg import (
     CellMetrics,
     EjectCommand,
@@ -25,34 +27,35 @@ from sorter_interfaces.msg import (
     ParticleArray,
 )
 
-PARAMETERS = [
-    ParamSpec("window_s", float, "rolling window for rates [s]", min=0.5, max=3600.0),
-    ParamSpec("publish_rate_hz", float, "cell/metrics rate [Hz]", min=0.1, max=50.0,
-              read_only=True),
-]
-
 
 class CellMonitorNode(Node):
     def __init__(self) -> None:
         super().__init__("cell_monitor")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "cell")
-        self.core = CellMetricsCore(
-            self.params["window_s"], start_s=self.get_clock().now().nanoseconds * 1e-9
-        )
+        self.core = CellMetricsCore(60.0, start_s=self.get_clock().now().nanoseconds * 1e-9)
+        self.params = bind_parameters(self, CellMonitorParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
         self.ejector = EjectorStatus()
         self.belt_speed = 0.0
         self.feed_setpoint = 0.0
-        self.pub = self.create_publisher(CellMetrics, "cell/metrics", qos.STATE)
-        self.create_subscription(ParticleArray, "particles/segmented", self.on_segmented,
-                                 qos.PARTICLES)
-        self.create_subscription(ParticleArray, "particles/measured", self.on_measured,
-                                 qos.PARTICLES)
-        self.create_subscription(EjectCommand, "ejector/commands", self.on_command, qos.COMMANDS)
-        self.create_subscription(EjectorStatus, "ejector/status", self.on_ejector, qos.STATE)
-        self.create_subscription(FeederStatus, "feeder/status", self.on_feeder, qos.STATE)
-        self.create_subscription(DiagnosticArray, "/diagnostics", self.on_diagnostics, 50)
-        self.create_timer(1.0 / self.params["publish_rate_hz"], self.publish)
+        self.pub = self.create_publisher(CellMetrics, topics.CELL_METRICS.name, qos.STATE)
+        self.create_subscription(ParticleArray, topics.PARTICLES_SEGMENTED.name,
+                                 self.on_segmented, qos.PARTICLES)
+        self.create_subscription(ParticleArray, topics.PARTICLES_MEASURED.name,
+                                 self.on_measured, qos.PARTICLES)
+        self.create_subscription(EjectCommand, topics.EJECTOR_COMMANDS.name, self.on_command,
+                                 qos.COMMANDS)
+        self.create_subscription(EjectorStatus, topics.EJECTOR_STATUS.name, self.on_ejector,
+                                 qos.STATE)
+        self.create_subscription(FeederStatus, topics.FEEDER_STATUS.name, self.on_feeder,
+                                 qos.STATE)
+        self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name, self.on_diagnostics,
+                                 50)
+        self.create_timer(1.0 / self.params.publish_rate_hz, self.publish)
+
+    def _apply(self, params: CellMonitorParameters) -> None:
+        """The rolling window applies from the next snapshot."""
+        self.core.set_window(params.window_s)
 
     @guarded("particles")
     def on_segmented(self, msg: ParticleArray) -> None:
@@ -91,7 +94,7 @@ class CellMonitorNode(Node):
         snap = self.core.snapshot(now)
         m = CellMetrics()
         m.header.stamp = self.get_clock().now().to_msg()
-        m.window_s = float(self.params["window_s"])
+        m.window_s = float(self.params.window_s)
         m.throughput_kg_h = float(snap.throughput_kg_h)
         m.particles_per_s = float(snap.particles_per_s)
         m.particles_scanned = int(snap.scanned)

@@ -6,27 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sorter.classification.core import ClassifierConfig, DualEnergyClassifier
+from sorter.classification.core import DualEnergyClassifier
+from sorter.classification.parameters import ClassificationParameters
 from sorter.common.particle_crops import particle_crops
 from sorter_interfaces.msg import ParticleArray
 
 
-def curve_points(flat: list[float]) -> list[tuple[float, float]]:
-    """The flattened `r_threshold_curve` parameter back into (a_H, R) pairs."""
-    if len(flat) % 2:
-        raise ValueError(f"r_threshold_curve needs (a_H, R) pairs, got {len(flat)} values")
-    return [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-
-
-def classifier_from_params(p: dict[str, Any]) -> DualEnergyClassifier:
+def classifier_from_params(p: ClassificationParameters) -> DualEnergyClassifier:
     """The classifier as the node's parameters describe it (node, offline replay, bench)."""
-    return DualEnergyClassifier(
-        ClassifierConfig(
-            r_threshold_curve=curve_points(p["r_threshold_curve"]),
-            r_scale=p["r_scale"],
-            core_erosion_px=p["core_erosion_px"],
-        )
-    )
+    return DualEnergyClassifier(p.classifier_config())
 
 
 def classify_array(msg: Any, classifier: DualEnergyClassifier,

@@ -9,44 +9,34 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
+from sorter import topics
 from sorter.classification.adapters import classifier_from_params, classify_array
 from sorter.classification.core import DualEnergyClassifier
+from sorter.classification.parameters import ClassificationParameters
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.ros_parameters import bind_parameters
 from sorter_interfaces.msg import ParticleArray
-
-PARAMETERS = [
-    ParamSpec("r_threshold_curve", list,
-              "H-L threshold curve, flattened (a_H0, R0, a_H1, R1, ...)", min=0.0, max=50.0,
-              min_length=2),
-    ParamSpec("r_scale", float, "logistic width of P(ore) around the curve", min=1e-4, max=10.0),
-    ParamSpec("core_erosion_px", int, "edge pixels left out of R", min=0, max=10),
-]
 
 
 class ClassificationNode(Node):
     def __init__(self) -> None:
         super().__init__("classification")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "classification")
-        self.classifier = self._build()
-        # Rebuild after every accepted change; a curve the core refuses keeps the old one.
-        self.add_post_set_parameters_callback(lambda _p: self._rebuild())
+        self.classifier: DualEnergyClassifier
+        self.params = bind_parameters(self, ClassificationParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
         self.classified = 0
-        self.pub = self.create_publisher(ParticleArray, "particles/classified", qos.PARTICLES)
-        self.create_subscription(ParticleArray, "particles/segmented", self.on_particles,
-                                 qos.PARTICLES)
+        self.pub = self.create_publisher(ParticleArray, topics.PARTICLES_CLASSIFIED.name,
+                                         qos.PARTICLES)
+        self.create_subscription(ParticleArray, topics.PARTICLES_SEGMENTED.name,
+                                 self.on_particles, qos.PARTICLES)
 
-    def _build(self) -> DualEnergyClassifier:
-        return classifier_from_params(self.params)
-
-    def _rebuild(self) -> None:
-        try:
-            self.classifier = self._build()
-        except ValueError as err:
-            self.diag.set_error(f"classifier parameters refused, previous kept: {err}")
+    def _apply(self, params: ClassificationParameters) -> None:
+        """Build the classifier the parameters describe; a ValueError (e.g. a curve whose a_H
+        does not increase) refuses the change and keeps the classifier in use."""
+        self.classifier = classifier_from_params(params)
 
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:

@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from sorter.common.modbus_parameters import ModbusParameters
+
 ENCODER_WRAP = 1 << 32
 
 
@@ -29,16 +31,16 @@ class RegisterMap:
     timeout_s: float = 0.2
 
     @classmethod
-    def from_params(cls, params: dict[str, Any]) -> RegisterMap:
+    def from_params(cls, params: ModbusParameters) -> RegisterMap:
         return cls(
-            host=params["modbus_host"],
-            port=int(params["modbus_port"]),
-            device_id=int(params["modbus_device_id"]),
-            belt_speed_setpoint_register=int(params["belt_speed_setpoint_register"]),
-            belt_run_register=int(params["belt_run_register"]),
-            feeder_drive_register=int(params["feeder_drive_register"]),
-            encoder_count_register=int(params["encoder_count_register"]),
-            encoder_count_m=float(params["encoder_count_m"]),
+            host=params.modbus_host,
+            port=params.modbus_port,
+            device_id=params.modbus_device_id,
+            belt_speed_setpoint_register=params.belt_speed_setpoint_register,
+            belt_run_register=params.belt_run_register,
+            feeder_drive_register=params.feeder_drive_register,
+            encoder_count_register=params.encoder_count_register,
+            encoder_count_m=params.encoder_count_m,
         )
 
 
@@ -145,31 +147,3 @@ class ModbusIO:
 
     def read_encoder_count(self) -> int:
         return join_u32(self.read_input(self.map.encoder_count_register, 2, "encoder read"))
-
-
-def modbus_parameter_specs() -> list:
-    """The `io` facts a Modbus driver needs, declared once for every node that may use one."""
-    from sorter.common.params import ParamSpec
-
-    return [
-        ParamSpec("modbus_host", str, "Modbus TCP peer address (driver=modbus)", read_only=True),
-        ParamSpec("modbus_port", int, "Modbus TCP port", min=1, max=65535, read_only=True),
-        ParamSpec("modbus_device_id", int, "Modbus unit id", min=0, max=255, read_only=True),
-        ParamSpec("belt_speed_setpoint_register", int, "holding register, belt speed [mm/s]",
-                  min=0, max=65535, read_only=True),
-        ParamSpec("belt_run_register", int, "holding register, belt run 0/1", min=0,
-                  max=65535, read_only=True),
-        ParamSpec("feeder_drive_register", int, "holding register, feeder drive [per mille]",
-                  min=0, max=65535, read_only=True),
-        ParamSpec("encoder_count_register", int, "input registers (2), encoder count uint32",
-                  min=0, max=65534, read_only=True),
-        ParamSpec("encoder_count_m", float, "belt travel per encoder count [m]", min=1e-7,
-                  max=0.1, read_only=True),
-        ParamSpec("poll_rate_hz", float, "encoder reads per second", min=1.0, max=1000.0,
-                  read_only=True),
-    ]
-
-
-def io_parameters(cell: dict) -> dict[str, Any]:
-    """Node parameters from the cell's `io` section (same names)."""
-    return {spec.name: cell["io"][spec.name] for spec in modbus_parameter_specs()}

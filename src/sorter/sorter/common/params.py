@@ -1,22 +1,47 @@
-"""Parameters declared once, with type, range and description (the generate_parameter_library
-idea, in plain Python). Each node lists its `ParamSpec`s; values come from the cell description
-(sorter.cell) through the parameter file, so cell facts have no defaults in code. Every set is
-validated, at start and at run time, and a bad value is refused with the reason."""
+"""Node parameters declared once (the generate_parameter_library idea, in plain Python).
+
+Each node has one parameters class (`sorter.<node>.parameters`): a frozen dataclass whose
+fields are the node's parameters, each declared with `param(...)`: type (the annotation),
+description, where its value comes from in the cell description (`cell="belt.speed_m_s"`) or
+its default, range or choices, and whether it is read-only. Everything else is derived from
+that one declaration:
+
+- the ROS declarations and descriptors (read-only honoured) and the on-set validation
+  (`sorter.common.ros_parameters`);
+- the cell -> node parameter mapping and the cell's required keys (`sorter.cell`);
+- docs/nodes.md (`sorter.launching.node_docs`);
+- the typed object the node and its builders read (`self.params.r_scale`).
+
+No ROS import here: the launchers, the reports and the tests use the schema offline.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+import typing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
-REQUIRED = object()
+class _Required:
+    """The default of a parameter that must be given (by the cell or the launcher)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
 
 _TYPE_NAMES = {float: "double", int: "integer", bool: "bool", str: "string", list: "double[]"}
+
+P = TypeVar("P", bound="NodeParameters")
 
 
 @dataclass(frozen=True)
 class ParamSpec:
+    """One parameter: what it is, where its value comes from, what it may be."""
+
     name: str
     type: type  # float, int, bool, str, or list (a list of doubles)
     description: str
@@ -24,12 +49,23 @@ class ParamSpec:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] | None = None
-    read_only: bool = False  # fixed once configured (geometry, detector size)
+    read_only: bool = False  # fixed for the life of the process (geometry, detector size)
     min_length: int = 0  # for lists
+    cell: str | None = None  # "section.key" in the cell description that gives the value
+    from_cell: Callable[[Any], Any] | None = None  # reshapes the cell's value (e.g. flatten)
+    launch_argument: str | None = None  # value given by the launcher (e.g. driver)
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES[self.type]
 
     def validate(self, value: Any) -> str | None:
         """Return why `value` is not acceptable, or None."""
-        kind = _TYPE_NAMES[self.type]
+        kind = self.type_name
         if self.type is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 return f"{self.name} must be a {kind}, got {value!r}"
@@ -52,11 +88,36 @@ class ParamSpec:
             if len(value) < self.min_length:
                 return f"{self.name} needs at least {self.min_length} values, got {len(value)}"
             for item in value:
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    return f"{self.name} must be a list of doubles, got item {item!r}"
                 problem = self._check_number(float(item))
                 if problem:
                     return problem
             return None
         raise TypeError(f"unsupported parameter type {self.type}")
+
+    def coerce(self, value: Any) -> Any:
+        """A valid value in the form the node keeps (ints stay ints, lists become float lists,
+        an integer given for a double becomes a float)."""
+        if self.type is list:
+            return [float(v) for v in value]
+        if self.type is float:
+            return float(value)
+        return value
+
+    def value_from_cell(self, cell: Mapping[str, Any]) -> Any:
+        """This parameter's value in `cell` (the parameter must name a cell fact)."""
+        if self.cell is None:
+            raise KeyError(f"{self.name} is not given by the cell description")
+        section, _, key = self.cell.partition(".")
+        value = cell[section][key]
+        if self.from_cell is not None:
+            value = self.from_cell(value)
+        if self.type is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # YAML writes 2 for 2.0; the parameter is a double
+        if self.type is list:
+            value = [float(v) for v in value]
+        return value
 
     def _check_number(self, value: float) -> str | None:
         if not math.isfinite(value):
@@ -68,16 +129,140 @@ class ParamSpec:
         return None
 
 
-def validate_values(specs: Iterable[ParamSpec], values: dict[str, Any]) -> list[str]:
+def param(
+    description: str,
+    *,
+    cell: str | None = None,
+    default: Any = REQUIRED,
+    min: float | None = None,  # noqa: A002 - the schema's vocabulary
+    max: float | None = None,  # noqa: A002
+    choices: tuple[str, ...] | None = None,
+    read_only: bool = False,
+    min_length: int = 0,
+    from_cell: Callable[[Any], Any] | None = None,
+    launch_argument: str | None = None,
+) -> Any:
+    """Declare one field of a `NodeParameters` class (type from the annotation, name from the
+    field). A parameter without `cell` or `launch_argument` needs a default."""
+    if cell is None and launch_argument is None and default is REQUIRED:
+        raise TypeError(f"parameter '{description}' needs a cell path, a launch argument or "
+                        "a default")
+    meta = {
+        "description": description, "cell": cell, "min": min, "max": max, "choices": choices,
+        "read_only": read_only, "min_length": min_length, "from_cell": from_cell,
+        "launch_argument": launch_argument, "default": default,
+    }
+    if default is REQUIRED:
+        return dataclasses.field(metadata={"sorter": meta})
+    if isinstance(default, list):
+        frozen = tuple(default)
+        return dataclasses.field(default_factory=lambda: list(frozen), metadata={"sorter": meta})
+    return dataclasses.field(default=default, metadata={"sorter": meta})
+
+
+_ANNOTATION_TYPES: dict[Any, type] = {float: float, int: int, bool: bool, str: str}
+
+
+def _spec_type(annotation: Any, name: str) -> type:
+    if annotation in _ANNOTATION_TYPES:
+        return _ANNOTATION_TYPES[annotation]
+    if typing.get_origin(annotation) is list and typing.get_args(annotation) == (float,):
+        return list
+    raise TypeError(f"parameter {name}: unsupported type {annotation!r} "
+                    "(float, int, bool, str or list[float])")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeParameters:
+    """Base of every node's parameters class. Subclasses are frozen kw-only dataclasses whose
+    fields are declared with `param(...)`."""
+
+    NODE: ClassVar[str] = ""
+
+    @classmethod
+    def specs(cls) -> tuple[ParamSpec, ...]:
+        cached = cls.__dict__.get("_specs_cache")
+        if cached is not None:
+            return typing.cast(tuple[ParamSpec, ...], cached)
+        hints = typing.get_type_hints(cls)
+        specs = []
+        for f in dataclasses.fields(cls):
+            meta = dict(f.metadata["sorter"])
+            specs.append(ParamSpec(name=f.name, type=_spec_type(hints[f.name], f.name), **meta))
+        result = tuple(specs)
+        cls._specs_cache = result  # type: ignore[attr-defined]  # per-class cache
+        return result
+
+    @classmethod
+    def spec(cls, name: str) -> ParamSpec:
+        for spec in cls.specs():
+            if spec.name == name:
+                return spec
+        raise KeyError(f"{cls.NODE or cls.__name__} has no parameter {name}")
+
+    def check(self) -> None:
+        """Rules that span fields or belong to the node's core (a curve's shape, a set-point
+        under its limit): raise ValueError with the reason. The node applies the same core
+        at run time; this lets the launchers refuse a bad set before anything starts."""
+
+    @classmethod
+    def problems(cls, values: Mapping[str, Any]) -> list[str]:
+        """Everything wrong with a whole parameter set, one line each."""
+        problems = validate_values(cls.specs(), values)
+        if problems:
+            return problems
+        try:
+            cls._build(values).check()
+        except ValueError as err:
+            return [str(err)]
+        return []
+
+    @classmethod
+    def _build(cls: type[P], values: Mapping[str, Any]) -> P:
+        kwargs = {s.name: s.coerce(values[s.name]) for s in cls.specs() if s.name in values}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_values(cls: type[P], values: Mapping[str, Any]) -> P:
+        """The typed parameters from a parameter set (e.g. a params file's node section);
+        a ValueError lists every problem."""
+        problems = cls.problems(values)
+        if problems:
+            raise ValueError(f"{cls.NODE or cls.__name__}: " + "; ".join(problems))
+        return cls._build(values)
+
+    @classmethod
+    def values_from_cell(cls, cell: Mapping[str, Any],
+                         launch: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The node's parameter set derived from the cell description (and launch arguments,
+        e.g. driver): what goes in the params file. Parameters with a default and no source
+        are left out (the node's default applies)."""
+        launch = launch or {}
+        values: dict[str, Any] = {}
+        for spec in cls.specs():
+            if spec.cell is not None:
+                values[spec.name] = spec.value_from_cell(cell)
+            elif spec.launch_argument is not None and spec.launch_argument in launch:
+                values[spec.name] = launch[spec.launch_argument]
+        return values
+
+    def replace(self: P, **changes: Any) -> P:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+
+def validate_values(specs: Sequence[ParamSpec], values: Mapping[str, Any]) -> list[str]:
     """Check a whole parameter set offline (used by the launchers and the tests)."""
     problems = []
     by_name = {spec.name: spec for spec in specs}
     for name in values:
         if name not in by_name:
             problems.append(f"unknown parameter {name}")
-    for spec in by_name.values():
+    for spec in specs:
         if spec.name not in values:
-            if spec.default is REQUIRED:
+            if spec.required:
                 problems.append(f"missing parameter {spec.name}")
             continue
         problem = spec.validate(values[spec.name])
@@ -86,97 +271,6 @@ def validate_values(specs: Iterable[ParamSpec], values: dict[str, Any]) -> list[
     return problems
 
 
-def declare_parameters(node: Any, specs: Sequence[ParamSpec]) -> dict[str, Any]:
-    """Declare `specs` on an rclpy node, validate the values it was started with, and install a
-    set-callback that refuses invalid or read-only changes. Returns the current values."""
-    from rcl_interfaces.msg import (
-        FloatingPointRange,
-        IntegerRange,
-        ParameterDescriptor,
-        SetParametersResult,
-    )
-    from rclpy.exceptions import ParameterUninitializedException
-    from rclpy.parameter import Parameter
-
-    ros_types = {
-        float: Parameter.Type.DOUBLE,
-        int: Parameter.Type.INTEGER,
-        bool: Parameter.Type.BOOL,
-        str: Parameter.Type.STRING,
-        list: Parameter.Type.DOUBLE_ARRAY,
-    }
-    by_name = {spec.name: spec for spec in specs}
-    problems: list[str] = []
-    for spec in specs:
-        descriptor = ParameterDescriptor(
-            name=spec.name,
-            type=ros_types[spec.type].value,
-            description=spec.description,
-            read_only=False,  # read-only is enforced by our callback after configure
-        )
-        if spec.choices:
-            descriptor.additional_constraints = f"one of {list(spec.choices)}"
-        if spec.type is float and spec.min is not None and spec.max is not None:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(spec.min), to_value=float(spec.max), step=0.0)
-            ]
-        if spec.type is int and spec.min is not None and spec.max is not None:
-            descriptor.integer_range = [
-                IntegerRange(from_value=int(spec.min), to_value=int(spec.max), step=0)
-            ]
-        if spec.default is REQUIRED:
-            try:
-                node.declare_parameter(spec.name, ros_types[spec.type], descriptor)
-            except ParameterUninitializedException:
-                problems.append(
-                    f"parameter {spec.name} is not set ({spec.description}); start the node "
-                    "with the parameters derived from the cell description (sorter params)"
-                )
-        else:
-            node.declare_parameter(spec.name, spec.default, descriptor)
-
-    if problems:
-        raise ValueError("; ".join(problems))
-    values: dict[str, Any] = {}
-    for spec in specs:
-        param = node.get_parameter(spec.name)
-        if param.type_ == Parameter.Type.NOT_SET:
-            problems.append(
-                f"parameter {spec.name} is not set ({spec.description}); start the node with "
-                "the parameters derived from the cell description (sorter params)"
-            )
-            continue
-        value = param.value
-        if spec.type is list:
-            value = [float(v) for v in value]
-        problem = spec.validate(value)
-        if problem:
-            problems.append(problem)
-        values[spec.name] = value
-    if problems:
-        raise ValueError("; ".join(problems))
-
-    def on_set(params: list[Any]) -> Any:
-        for param in params:
-            spec = by_name.get(param.name)
-            if spec is None:
-                continue
-            if spec.read_only:
-                return SetParametersResult(
-                    successful=False, reason=f"{spec.name} is fixed by the cell description"
-                )
-            value = param.value
-            if spec.type is list and value is not None:
-                value = [float(v) for v in value]
-            problem = spec.validate(value)
-            if problem:
-                node.get_logger().warning(f"refused parameter change: {problem}")
-                return SetParametersResult(successful=False, reason=problem)
-        for param in params:
-            if param.name in by_name:
-                value = param.value
-                values[param.name] = list(value) if by_name[param.name].type is list else value
-        return SetParametersResult(successful=True)
-
-    node.add_on_set_parameters_callback(on_set)
-    return values
+def flatten_pairs(points: Sequence[Sequence[float]]) -> list[float]:
+    """[[x0, y0], [x1, y1], ...] -> [x0, y0, x1, y1, ...]: a curve as a double[] parameter."""
+    return [float(v) for point in points for v in point]

@@ -7,27 +7,31 @@ from typing import Any
 
 from std_msgs.msg import Empty
 
+from sorter import topics
 from sorter.common import qos
-from sorter.common.timeutil import to_time_msg
-from sorter.ejector.core import ValveCommand
+from sorter.ejector.adapters import eject_msg_from_command
+from sorter.ejector.valve_timeline import ValveCommand
 from sorter_interfaces.msg import EjectCommand
 
 
 class SimValveDriver:
     def __init__(self, node: Any) -> None:
         self._node = node
-        self._pub = node.create_publisher(EjectCommand, "sim/valves/command", qos.COMMANDS)
-        self._cancel = node.create_publisher(Empty, "sim/valves/cancel", qos.COMMANDS)
+        self._pub = node.create_publisher(EjectCommand, topics.SIM_VALVES_COMMAND.name,
+                                          qos.COMMANDS)
+        self._cancel = node.create_publisher(Empty, topics.SIM_VALVES_CANCEL.name, qos.COMMANDS)
         self._armed = False
-        self._executed = 0
+        self._sent = 0
 
     @property
     def armed(self) -> bool:
         return self._armed
 
     @property
-    def executed_count(self) -> int:
-        return self._executed
+    def sent_count(self) -> int:
+        """Commands published to the valve controller. The simulated controller sends no
+        acknowledgement, so this is not a count of pulses that fired."""
+        return self._sent
 
     def arm(self) -> None:
         self._armed = True
@@ -42,23 +46,10 @@ class SimValveDriver:
     def submit(self, command: ValveCommand, latency_s: float = 0.0) -> EjectCommand:
         if not self._armed:
             raise RuntimeError("valve driver is disarmed: command refused")
-        msg = to_eject_msg(command, self._node.get_clock().now().to_msg(), latency_s)
+        msg = eject_msg_from_command(command, self._node.get_clock().now().to_msg(), latency_s)
         self._pub.publish(msg)
-        self._executed += 1
+        self._sent += 1
         return msg
-
-
-def to_eject_msg(command: ValveCommand, stamp: Any, latency_s: float) -> EjectCommand:
-    msg = EjectCommand()
-    msg.header.stamp = stamp
-    msg.header.frame_id = "valve_bar"
-    msg.particle_id = int(command.particle_id)
-    msg.valve_first = int(command.valve_first)
-    msg.valve_last = int(command.valve_last)
-    msg.open_time = to_time_msg(command.open_s)
-    msg.close_time = to_time_msg(command.close_s)
-    msg.scan_to_command_latency_s = float(latency_s)
-    return msg
 
 
 DRIVERS = {"sim": SimValveDriver}

@@ -7,6 +7,7 @@ from typing import Any
 
 from std_msgs.msg import Float64
 
+from sorter import topics
 from sorter.common import qos
 from sorter.common.modbus import ModbusIO, RegisterMap
 
@@ -14,7 +15,7 @@ from sorter.common.modbus import ModbusIO, RegisterMap
 class SimFeederDriver:
     def __init__(self, node: Any) -> None:
         self._node = node
-        self._pub = node.create_publisher(Float64, "sim/feeder/drive", qos.STATE)
+        self._pub = node.create_publisher(Float64, topics.SIM_FEEDER_DRIVE.name, qos.STATE)
 
     def connect(self) -> None:
         """Topics need no connection."""

@@ -13,86 +13,64 @@ from __future__ import annotations
 
 import math
 
-from rcl_interfaces.msg import SetParametersResult
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from rclpy.parameter import Parameter
 from std_msgs.msg import Float64
 
+from sorter import topics
 from sorter.common import qos
-from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.modbus import modbus_parameter_specs
-from sorter.common.node_utils import (
-    answer_setpoint,
-    guarded,
-    run_node,
-    set_double_parameter,
-)
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.diagnostics import ERROR, OK, WARN, NodeDiagnostics
+from sorter.common.node_utils import answer_setpoint, guarded, run_node
+from sorter.common.ros_parameters import bind_parameters, set_parameter
 from sorter.common.timeutil import from_time_msg
-from sorter.feeder.core import FeedController, FeederConfig
+from sorter.feeder.core import FeedController
 from sorter.feeder.drivers import DRIVERS
 from sorter.feeder.flow_filter import MassFlowFilter
+from sorter.feeder.parameters import FeederParameters
 from sorter_interfaces.msg import BeltOccupancy, FeederStatus
 from sorter_interfaces.srv import SetFeedRate
-
-PARAMETERS = [
-    ParamSpec("driver", str, "feeder driver", choices=tuple(DRIVERS), read_only=True),
-    ParamSpec("feed_rate_kg_h", float, "mass flow set-point [kg/h]", min=0.0, max=1e6),
-    ParamSpec("max_feed_rate_kg_h", float, "mass flow at full drive [kg/h]", min=1.0, max=1e6,
-              read_only=True),
-    ParamSpec("occupancy_limit", float, "belt area fraction above which the drive is throttled",
-              min=0.01, max=1.0),
-    ParamSpec("kp", float, "proportional gain [drive per relative error]", min=0.0, max=10.0),
-    ParamSpec("ki", float, "integral gain [drive per relative error second]", min=0.0, max=10.0),
-    ParamSpec("control_rate_hz", float, "control loop rate [Hz]", min=0.5, max=200.0,
-              read_only=True),
-    ParamSpec("flow_filter_time_constant_s", float, "low-pass on the measured mass flow [s]",
-              default=1.0, min=0.01, max=60.0),
-    *modbus_parameter_specs(),
-]
 
 
 class FeederNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("feeder")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "vibratory_feeder")
-        self.controller = FeedController(self._config())
-        self.flow = MassFlowFilter(self.params["flow_filter_time_constant_s"])
-        self.driver = DRIVERS[self.params["driver"]](self)
+        self.controller: FeedController | None = None
+        self.flow: MassFlowFilter | None = None
+        self.params = bind_parameters(self, FeederParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
+        assert self.controller is not None and self.flow is not None  # built by _apply
+        self.driver = DRIVERS[self.params.driver](self)
         self.occupancy = 0.0
         self.drive = 0.0
         self.active = False
         self.last_step_s: float | None = None
-        self.status_pub = self.create_publisher(FeederStatus, "feeder/status", qos.STATE)
-        self.add_on_set_parameters_callback(self._check_config)
-        self.add_post_set_parameters_callback(lambda _p: self._reconfigure())
-        self.create_subscription(BeltOccupancy, "belt/occupancy", self.on_occupancy, qos.STATE)
-        self.create_subscription(Float64, "feeder/setpoint", self.on_setpoint, qos.STATE)
-        self.create_service(SetFeedRate, "feeder/set_feed_rate", self.on_set_feed_rate)
-        self.create_timer(1.0 / self.params["control_rate_hz"], self.step)
+        self.status_pub = self.create_publisher(FeederStatus, topics.FEEDER_STATUS.name,
+                                                qos.STATE)
+        self.create_subscription(BeltOccupancy, topics.BELT_OCCUPANCY.name, self.on_occupancy,
+                                 qos.STATE)
+        self.create_subscription(Float64, topics.FEEDER_SETPOINT.name, self.on_setpoint,
+                                 qos.STATE)
+        self.create_service(SetFeedRate, topics.FEEDER_SET_FEED_RATE.name,
+                            self.on_set_feed_rate)
+        self.create_timer(1.0 / self.params.control_rate_hz, self.step)
 
-    def _config(self, overrides: dict | None = None) -> FeederConfig:
-        p = {**self.params, **(overrides or {})}
-        return FeederConfig(
-            feed_rate_kg_h=p["feed_rate_kg_h"],
-            max_feed_rate_kg_h=p["max_feed_rate_kg_h"],
-            occupancy_limit=p["occupancy_limit"],
-            kp=p["kp"],
-            ki=p["ki"],
-        )
-
-    def _check_config(self, params: list[Parameter]) -> SetParametersResult:
-        try:
-            self._config({p.name: p.value for p in params})
-        except ValueError as err:
-            return SetParametersResult(successful=False, reason=str(err))
-        return SetParametersResult(successful=True)
-
-    def _reconfigure(self) -> None:
-        self.controller.set_setpoint(self.params["feed_rate_kg_h"])
-        self.controller.config = self._config()
-        self.flow.time_constant_s = self.params["flow_filter_time_constant_s"]
+    def _apply(self, params: FeederParameters) -> None:
+        """Check the whole loop configuration first (FeederConfig refuses a set-point above
+        the maximum rate, a bad time constant is refused by a trial filter), then swap it in
+        without a bump: the controller keeps its integral and reference."""
+        config = params.feeder_config()
+        MassFlowFilter(params.flow_filter_time_constant_s)  # raises before anything changes
+        if self.controller is None or self.flow is None:
+            self.controller = FeedController(config)
+            self.flow = MassFlowFilter(params.flow_filter_time_constant_s)
+            return
+        if config.feed_rate_kg_h <= self.controller.config.max_feed_rate_kg_h:
+            self.controller.set_setpoint(config.feed_rate_kg_h)
+            self.controller.config = config
+        else:  # the new maximum admits the new set-point (FeederConfig checked it)
+            self.controller.config = config
+            self.controller.set_setpoint(config.feed_rate_kg_h)
+        self.flow.time_constant_s = params.flow_filter_time_constant_s
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
@@ -126,7 +104,7 @@ class FeederNode(LifecycleNode):
 
     @guarded("setpoint")
     def on_setpoint(self, msg: Float64) -> None:
-        set_double_parameter(self, "feed_rate_kg_h", msg.data)
+        set_parameter(self, "feed_rate_kg_h", msg.data)
 
     def on_set_feed_rate(self, request: SetFeedRate.Request, response: SetFeedRate.Response):
         return answer_setpoint(self, "feed_rate_kg_h", request.feed_rate_kg_h, response, "kg/h")
@@ -155,14 +133,39 @@ class FeederNode(LifecycleNode):
         status = FeederStatus()
         status.header.stamp = self.get_clock().now().to_msg()
         status.active = self.active
-        status.setpoint_kg_h = float(self.params["feed_rate_kg_h"])
+        status.setpoint_kg_h = self.params.feed_rate_kg_h
         status.measured_kg_h = float(measured or 0.0)
         status.occupancy = float(self.occupancy)
-        status.occupancy_limit = float(self.params["occupancy_limit"])
+        status.occupancy_limit = self.params.occupancy_limit
         status.drive = float(self.drive)
+        # The controller's state moves only while the loop runs; inactive, nothing is held.
+        ctrl = self.controller
+        status.throttled = bool(self.active and ctrl.throttled)
+        status.saturated_for_s = float(ctrl.saturated_for_s if self.active else 0.0)
+        status.saturation_fault_s = float(ctrl.config.saturation_fault_s)
+        status.saturated = bool(self.active and ctrl.saturated)
         self.status_pub.publish(status)
         self.diag.set_value("drive", self.drive)
         self.diag.set_value("measured_kg_h", status.measured_kg_h)
+        self.diag.set_value("occupancy", status.occupancy)
+        self.diag.set_value("throttled", status.throttled)
+        self.diag.set_value("saturated_for_s", status.saturated_for_s)
+        if status.throttled:
+            self.diag.set_condition(
+                "throttled", WARN,
+                f"drive throttled to {self.drive:.2f} by the occupancy ceiling: occupancy "
+                f"{status.occupancy:.3f} (limit {status.occupancy_limit:.3f}), mass flow "
+                f"{status.measured_kg_h:.0f} of {status.setpoint_kg_h:.0f} kg/h")
+        else:
+            self.diag.set_condition("throttled", OK)
+        if status.saturated:
+            self.diag.set_condition(
+                "saturated", ERROR,
+                f"feeder saturated: drive at 1 for {status.saturated_for_s:.1f} s with mass flow "
+                f"{status.measured_kg_h:.0f} of {status.setpoint_kg_h:.0f} kg/h: blocked chute "
+                "or empty hopper?")
+        else:
+            self.diag.set_condition("saturated", OK)
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from sorter.cell.parameters import write_params_file
-from sorter.launching.specs import CELL_EDGES, NodeSpec
+from sorter.launching.specs import NodeSpec, particle_path_for
 
 
 class LaunchError(RuntimeError):
@@ -98,8 +98,7 @@ class CellLauncher:
                     self.log(f"{name}: {transition}d")
 
     def _wait_for_edges(self, client: Any, timeout_s: float) -> None:
-        names = {s.name for s in self.specs}
-        edges = [e for e in CELL_EDGES if e[1] in names and e[2] in names]
+        edges = particle_path_for(self.specs)
         missing = client.wait_for_edges(edges, time.monotonic() + timeout_s, self.check_alive)
         if missing:
             text = ", ".join(f"{pub} -> {topic} -> {sub}" for topic, pub, sub in missing)

@@ -1,41 +1,18 @@
 """Which processes make up the cell, in start order, with their parameters: derived from the
-cell description, and shared by launch/cell.launch.py and the project's own launcher."""
+node registry (`sorter.nodes`) and the cell description, and shared by launch/cell.launch.py
+and the project's own launcher."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sorter.cell.parameters import node_parameters
+from sorter.cell.parameters import node_parameters, parameters_class, validate_node_parameters
+from sorter.nodes import CELL_NODES, SIM_WORLD, particle_path
 
-# (node name = executable name, lifecycle?) in the order they are configured and activated:
-# the belt must run, the detector be calibrated and the ejector armed before the feeder puts
-# the first particle on the belt, so the feeder comes last.
-CELL_NODES: tuple[tuple[str, bool], ...] = (
-    ("belt", True),
-    ("xrt_acquisition", True),
-    ("segmentation", False),
-    ("classification", False),
-    ("size_estimation", False),
-    ("ejector", True),
-    ("cell_monitor", False),
-    ("feeder", True),
-)
-SIM_NODE = "sim_world"
 
-# The particle path (topic, publisher, subscriber): all of it must be connected before the
-# feeder, the last lifecycle node, starts putting particles on the belt.
-CELL_EDGES: tuple[tuple[str, str, str], ...] = (
-    ("sim/xrt/raw", SIM_NODE, "xrt_acquisition"),
-    ("xrt/strip", "xrt_acquisition", "segmentation"),
-    ("particles/segmented", "segmentation", "classification"),
-    ("particles/classified", "classification", "size_estimation"),
-    ("particles/measured", "size_estimation", "ejector"),
-    ("belt/state", "belt", "ejector"),
-    ("sim/valves/command", "ejector", SIM_NODE),
-    ("belt/occupancy", "segmentation", "feeder"),
-    ("sim/feeder/drive", "feeder", SIM_NODE),
-)
+class ParameterSetError(ValueError):
+    """The parameter set derived for the cell is invalid: nothing is started."""
 
 
 @dataclass(frozen=True)
@@ -49,19 +26,31 @@ class NodeSpec:
 def cell_node_specs(
     cell: dict, driver: str = "sim", simulate: bool = True, seed: int | None = None
 ) -> list[NodeSpec]:
+    """The cell's processes with their parameters. Raises ParameterSetError naming every
+    invalid value (e.g. a driver no node offers) before anything starts."""
     params = node_parameters(cell, driver=driver)
+    offered = {c for name in params for s in parameters_class(name).specs()
+               if s.launch_argument == "driver" for c in (s.choices or ())}
+    problems = [] if driver in offered else [
+        f"driver must be one of {sorted(offered)}, got {driver!r}"]
     specs = []
     if simulate:
-        specs.append(
-            NodeSpec(
-                SIM_NODE,
-                SIM_NODE,
-                False,
-                {
-                    "cell_file": cell["_source"],
-                    "seed": int(cell["feed"]["seed"] if seed is None else seed),
-                },
-            )
-        )
-    specs += [NodeSpec(name, name, lifecycle, params[name]) for name, lifecycle in CELL_NODES]
+        sim_values = parameters_class(SIM_WORLD.name).values_from_cell(
+            cell, {"cell_file": cell["_source"],
+                   "seed": int(cell["feed"]["seed"] if seed is None else seed)})
+        params = {SIM_WORLD.name: sim_values, **params}
+        specs.append(NodeSpec(SIM_WORLD.name, SIM_WORLD.name, SIM_WORLD.lifecycle, sim_values))
+    problems += validate_node_parameters(params)
+    if problems:
+        raise ParameterSetError("invalid parameter set, nothing started: " + "; ".join(problems))
+    specs += [NodeSpec(n.name, n.name, n.lifecycle, params[n.name]) for n in CELL_NODES]
     return specs
+
+
+def particle_path_for(specs: list[NodeSpec]) -> list[tuple[str, str, str]]:
+    """The connections the feeder's activation waits for, among the nodes `specs` start: the
+    nodes on a simulated driver also need their sim_world connections."""
+    names = {s.name for s in specs}
+    sim_drivers = {s.name for s in specs if s.parameters.get("driver") == "sim"
+                   and SIM_WORLD.name in names}
+    return [e for e in particle_path(sim_drivers) if e[1] in names and e[2] in names]

@@ -13,6 +13,7 @@ from sorter.segmentation.core import (
     SegmentedParticle,
     Strip,
 )
+from sorter.segmentation.parameters import SegmentationParameters
 from sorter.segmentation.stitching import StripSegmenter
 from sorter.xrt_acquisition.core import attenuation_from_mono16
 from sorter_interfaces.msg import Particle, ParticleArray
@@ -58,14 +59,14 @@ def particle_to_msg(particle: SegmentedParticle, particle_id: int) -> Particle:
     return msg
 
 
-def segmenter_from_params(p: dict[str, Any], pixel_pitch_m: float) -> StripSegmenter:
+def segmenter_from_params(p: SegmentationParameters, pixel_pitch_m: float) -> StripSegmenter:
     """The segmenter as the node's parameters describe it, for a detector pixel pitch."""
     return StripSegmenter(
         SegmentationConfig(
-            attenuation_threshold=p["attenuation_threshold"],
-            min_area_px=p["min_area_px"],
-            split_min_distance_px=p["split_min_distance_px"],
-            max_carry_strips=p["max_carry_strips"],
+            attenuation_threshold=p.attenuation_threshold,
+            min_area_px=p.min_area_px,
+            split_min_distance_px=p.split_min_distance_px,
+            max_carry_strips=p.max_carry_strips,
             pixel_pitch_m=pixel_pitch_m,
         )
     )
@@ -77,13 +78,15 @@ class StripStream:
     names) and rebuilt when the pixel pitch changes or `reset()` is called (a parameter change:
     the carry buffer is not reinterpreted)."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
+    def __init__(self, params: SegmentationParameters) -> None:
         self.params = params
         self.segmenter: StripSegmenter | None = None
         self.pixel_pitch_m: float | None = None
         self.next_id = 1
 
-    def reset(self) -> None:
+    def reconfigure(self, params: SegmentationParameters) -> None:
+        """New parameters from the next strip on (the segmenter is rebuilt)."""
+        self.params = params
         self.segmenter = None
 
     def _segmenter_for(self, pixel_pitch_m: float) -> StripSegmenter:

@@ -11,45 +11,50 @@ import dataclasses
 
 from rclpy.node import Node
 
+from sorter import topics
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.ros_parameters import bind_parameters
 from sorter.physics import mass_attenuation_m2_kg
-from sorter.segmentation.adapters import StripStream
+from sorter.segmentation.adapters import StripStream, segmenter_from_params
+from sorter.segmentation.parameters import SegmentationParameters
 from sorter_interfaces.msg import BeltOccupancy, ParticleArray, XrtStrip
-
-PARAMETERS = [
-    ParamSpec("attenuation_threshold", float, "high-channel ln(I0/I) that marks a particle",
-              min=1e-3, max=5.0),
-    ParamSpec("min_area_px", int, "smallest particle kept [px]", min=1, max=100000),
-    ParamSpec("split_min_distance_px", int, "watershed seeds closer than this merge [px]",
-              min=1, max=1000),
-    ParamSpec("max_carry_strips", int, "longest particle in strips before it is forced out",
-              min=1, max=64),
-    ParamSpec("reference_formula", str, "material the mass-flow estimate is calibrated on"),
-    ParamSpec("effective_energy_high_kev", float, "high channel effective energy [keV]",
-              min=10.0, max=500.0),
-]
 
 
 class SegmentationNode(Node):
     def __init__(self) -> None:
         super().__init__("segmentation")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "segmentation")
-        self.stream = StripStream(self.params)
-        self.add_post_set_parameters_callback(lambda _params: self.stream.reset())
-        self.mu_high = mass_attenuation_m2_kg(
-            self.params["reference_formula"], self.params["effective_energy_high_kev"]
-        )
+        self.stream: StripStream | None = None
+        self.mu_high = 0.0
+        self.params = bind_parameters(self, SegmentationParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
         self.particles_out = 0
-        self.pub = self.create_publisher(ParticleArray, "particles/segmented", qos.PARTICLES)
-        self.occupancy_pub = self.create_publisher(BeltOccupancy, "belt/occupancy", qos.STATE)
-        self.create_subscription(XrtStrip, "xrt/strip", self.on_strip, qos.STRIPS)
+        self.pub = self.create_publisher(ParticleArray, topics.PARTICLES_SEGMENTED.name,
+                                         qos.PARTICLES)
+        self.occupancy_pub = self.create_publisher(BeltOccupancy, topics.BELT_OCCUPANCY.name,
+                                                   qos.STATE)
+        self.create_subscription(XrtStrip, topics.XRT_STRIP.name, self.on_strip, qos.STRIPS)
+
+    def _apply(self, params: SegmentationParameters) -> None:
+        """Check the new settings by building a segmenter (at the current pitch, or a nominal
+        1 mm before the first strip) and the mass-flow reference, then use them from the next
+        strip on. Particles carried across the strip border are not reinterpreted: the
+        stream restarts (ids keep counting up)."""
+        pitch = self.stream.pixel_pitch_m if self.stream and self.stream.pixel_pitch_m else 1e-3
+        segmenter_from_params(params, pitch)
+        mu_high = mass_attenuation_m2_kg(params.reference_formula,
+                                         params.effective_energy_high_kev)
+        if self.stream is None:
+            self.stream = StripStream(params)
+        else:
+            self.stream.reconfigure(params)
+        self.mu_high = mu_high
 
     @guarded("strip")
     def on_strip(self, msg: XrtStrip) -> None:
+        assert self.stream is not None  # built by bind_parameters
         out, strip, result = self.stream.push(msg)
         self.pub.publish(out)
         self.particles_out += len(out.particles)

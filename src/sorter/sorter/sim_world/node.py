@@ -23,18 +23,26 @@ import math
 import traceback
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 from std_msgs.msg import Empty, Float64
 
+from sorter import topics
 from sorter.cell.description import default_cell_path, load_cell
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.images import array_to_image
 from sorter.common.node_utils import guarded, run_node
+from sorter.common.ros_parameters import bind_parameters
 from sorter.common.timeutil import from_time_msg, to_time_msg
 from sorter.sim_world.line_scanner import ReferenceKind
-from sorter.sim_world.world import CommandStatus, RenderedStrip, ValveCommand, World, world_from_cell
+from sorter.sim_world.parameters import SimWorldParameters
+from sorter.sim_world.world import (
+    CommandStatus,
+    RenderedStrip,
+    ValveCommand,
+    World,
+    world_from_cell,
+)
 from sorter.xrt_acquisition.adapters import strip_to_msg
 from sorter_interfaces.msg import (
     BeltState,
@@ -67,16 +75,8 @@ class SimWorldNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("sim_world", **kwargs)
-        cell_file = self.declare_parameter(
-            "cell_file", _default_cell(),
-            ParameterDescriptor(type=ParameterType.PARAMETER_STRING, read_only=True,
-                                description="cell description YAML (config/cell.yaml)"),
-        ).value
-        seed = self.declare_parameter(
-            "seed", -1,
-            ParameterDescriptor(type=ParameterType.PARAMETER_INTEGER, read_only=True,
-                                description="world seed; -1 uses the cell's feed.seed"),
-        ).value
+        self.params = bind_parameters(self, SimWorldParameters)
+        cell_file, seed = self.params.cell_file or _default_cell(), self.params.seed
         if not cell_file:
             raise ValueError("no cell_file given and no config/cell.yaml found")
         self.cell = load_cell(cell_file)  # CellDescriptionError (a ValueError) says what is wrong
@@ -91,16 +91,19 @@ class SimWorldNode(Node):
                                             bin_decision_lag_s=BIN_DECISION_LAG_S)
         self.diag = NodeDiagnostics(self, "sim_world")
 
-        self.pub_encoder = self.create_publisher(BeltState, "sim/belt/encoder", qos.STATE)
-        self.pub_strip = self.create_publisher(XrtStrip, "sim/xrt/raw", qos.STRIPS)
-        self.pub_outcomes = self.create_publisher(ParticleOutcomeArray, "sim/truth/outcomes",
-                                                  qos.PARTICLES)
-        self.create_subscription(Float64, "sim/belt/speed_command", self._on_speed, qos.STATE)
-        self.create_subscription(Float64, "sim/feeder/drive", self._on_drive, qos.STATE)
-        self.create_subscription(EjectCommand, "sim/valves/command", self._on_valve,
+        self.pub_encoder = self.create_publisher(BeltState, topics.SIM_BELT_ENCODER.name, qos.STATE)
+        self.pub_strip = self.create_publisher(XrtStrip, topics.SIM_XRT_RAW.name, qos.STRIPS)
+        self.pub_outcomes = self.create_publisher(ParticleOutcomeArray,
+                                                  topics.SIM_TRUTH_OUTCOMES.name, qos.PARTICLES)
+        self.create_subscription(Float64, topics.SIM_BELT_SPEED_COMMAND.name,
+                                 self._on_speed, qos.STATE)
+        self.create_subscription(Float64, topics.SIM_FEEDER_DRIVE.name, self._on_drive, qos.STATE)
+        self.create_subscription(EjectCommand, topics.SIM_VALVES_COMMAND.name, self._on_valve,
                                  qos.COMMANDS)
-        self.create_subscription(Empty, "sim/valves/cancel", self._on_cancel, qos.COMMANDS)
-        self.create_service(AcquireReference, "sim/xrt/acquire_reference", self._on_reference)
+        self.create_subscription(Empty, topics.SIM_VALVES_CANCEL.name,
+                                 self._on_cancel, qos.COMMANDS)
+        self.create_service(AcquireReference, topics.SIM_XRT_ACQUIRE_REFERENCE.name,
+                            self._on_reference)
         # One timer drives everything at step_s: encoder latches fall on their own exact
         # grid (start + k / rate) and are published from the step that passes them, so the
         # stamps are regular even when a strip render delays a tick, and the executor wakes

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sorter.common.particle_crops import particle_crops
-from sorter.size_estimation.core import SizeEstimator, SizingConfig
+from sorter.size_estimation.core import SizeEstimator
+from sorter.size_estimation.parameters import SizeEstimationParameters
 from sorter_interfaces.msg import ParticleArray
 
 MEASUREMENT_FIELDS = (
@@ -16,16 +17,9 @@ MEASUREMENT_FIELDS = (
 )
 
 
-def estimator_from_params(p: dict[str, Any]) -> SizeEstimator:
+def estimator_from_params(p: SizeEstimationParameters) -> SizeEstimator:
     """The size estimator as the node's parameters describe it (node, offline replay, bench)."""
-    return SizeEstimator(
-        SizingConfig(
-            reference_formula=p["reference_formula"],
-            reference_density_kg_m3=p["reference_density_kg_m3"],
-            rectangle_area_factor=p["rectangle_area_factor"],
-            effective_energy_high_kev=p["effective_energy_high_kev"],
-        )
-    )
+    return SizeEstimator(p.sizing_config())
 
 
 def measure_array(msg: Any, estimator: SizeEstimator,

@@ -8,45 +8,34 @@ from __future__ import annotations
 
 from rclpy.node import Node
 
+from sorter import topics
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.ros_parameters import bind_parameters
 from sorter.size_estimation.adapters import estimator_from_params, measure_array
 from sorter.size_estimation.core import SizeEstimator
+from sorter.size_estimation.parameters import SizeEstimationParameters
 from sorter_interfaces.msg import ParticleArray
-
-PARAMETERS = [
-    ParamSpec("reference_formula", str, "material the areal density is calibrated on"),
-    ParamSpec("reference_density_kg_m3", float, "density used for volume [kg/m^3]",
-              min=100.0, max=25000.0),
-    ParamSpec("effective_energy_high_kev", float, "high channel effective energy [keV]",
-              min=10.0, max=500.0),
-    ParamSpec("rectangle_area_factor", float, "seed 000 area factor for S = W*H*k",
-              min=0.1, max=1.0),
-]
 
 
 class SizeEstimationNode(Node):
     def __init__(self) -> None:
         super().__init__("size_estimation")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "size_estimation")
-        self.estimator = self._build()
-        self.add_post_set_parameters_callback(lambda _p: self._rebuild())
+        self.estimator: SizeEstimator
+        self.params = bind_parameters(self, SizeEstimationParameters, self._apply,
+                                      lambda why: self.diag.reject("parameter", why))
         self.measured = 0
-        self.pub = self.create_publisher(ParticleArray, "particles/measured", qos.PARTICLES)
-        self.create_subscription(ParticleArray, "particles/classified", self.on_particles,
-                                 qos.PARTICLES)
+        self.pub = self.create_publisher(ParticleArray, topics.PARTICLES_MEASURED.name,
+                                         qos.PARTICLES)
+        self.create_subscription(ParticleArray, topics.PARTICLES_CLASSIFIED.name,
+                                 self.on_particles, qos.PARTICLES)
 
-    def _build(self) -> SizeEstimator:
-        return estimator_from_params(self.params)
-
-    def _rebuild(self) -> None:
-        try:
-            self.estimator = self._build()
-        except ValueError as err:
-            self.diag.set_error(f"sizing parameters refused, previous kept: {err}")
+    def _apply(self, params: SizeEstimationParameters) -> None:
+        """Build the estimator the parameters describe (an unknown reference formula refuses
+        the change and keeps the estimator in use)."""
+        self.estimator = estimator_from_params(params)
 
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:

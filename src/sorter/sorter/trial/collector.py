@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sorter import topics
 from sorter.common.timeutil import from_time_msg
 
 
@@ -48,15 +49,18 @@ class TrialCollector:
         self.record = TrialRecord()
         self.lock = threading.Lock()
         n = self.node
-        n.create_subscription(CellMetrics, "cell/metrics", self._on_metrics, qos.STATE)
-        n.create_subscription(ParticleArray, "particles/segmented", self._on_segmented,
+        n.create_subscription(CellMetrics, topics.CELL_METRICS.name, self._on_metrics, qos.STATE)
+        n.create_subscription(ParticleArray, topics.PARTICLES_SEGMENTED.name, self._on_segmented,
                               qos.PARTICLES)
-        n.create_subscription(ParticleArray, "particles/measured", self._on_particles,
+        n.create_subscription(ParticleArray, topics.PARTICLES_MEASURED.name, self._on_particles,
                               qos.PARTICLES)
-        n.create_subscription(EjectCommand, "ejector/commands", self._on_command, qos.COMMANDS)
-        n.create_subscription(EjectorStatus, "ejector/status", self._on_ejector, qos.STATE)
-        n.create_subscription(FeederStatus, "feeder/status", self._on_feeder, qos.STATE)
-        n.create_subscription(ParticleOutcomeArray, "sim/truth/outcomes", self._on_outcomes,
+        n.create_subscription(EjectCommand, topics.EJECTOR_COMMANDS.name,
+                              self._on_command, qos.COMMANDS)
+        n.create_subscription(EjectorStatus, topics.EJECTOR_STATUS.name,
+                              self._on_ejector, qos.STATE)
+        n.create_subscription(FeederStatus, topics.FEEDER_STATUS.name, self._on_feeder, qos.STATE)
+        n.create_subscription(ParticleOutcomeArray, topics.SIM_TRUTH_OUTCOMES.name,
+                              self._on_outcomes,
                               qos.PARTICLES)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(n)
@@ -128,7 +132,7 @@ class TrialCollector:
                 "accepts": msg.accepts,
                 "missed": msg.missed_ejections,
                 "rejected_inputs": msg.rejected_inputs,
-                "executed": msg.valve_commands_executed,
+                "valve_commands_sent": msg.valve_commands_sent,
             }
 
     def _on_feeder(self, msg: Any) -> None:
@@ -164,7 +168,7 @@ class TrialCollector:
         """Ask the feeder for 0 kg/h through its service, so the belt empties."""
         from sorter_interfaces.srv import SetFeedRate
 
-        client = self.node.create_client(SetFeedRate, "feeder/set_feed_rate")
+        client = self.node.create_client(SetFeedRate, topics.FEEDER_SET_FEED_RATE.name)
         try:
             if not client.wait_for_service(timeout_sec=timeout_s):
                 return False

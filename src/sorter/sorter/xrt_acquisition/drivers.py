@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from sorter import topics
 from sorter.common.images import image_to_array
 from sorter.common.node_utils import wait_for_future
 from sorter.xrt_acquisition.adapters import raw_strip_from_msg
@@ -41,7 +42,7 @@ class SimDetectorDriver:
         from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 
         self._client = node.create_client(
-            AcquireReference, "sim/xrt/acquire_reference",
+            AcquireReference, topics.SIM_XRT_ACQUIRE_REFERENCE.name,
             callback_group=MutuallyExclusiveCallbackGroup(),
         )
         self._sub = None
@@ -69,7 +70,7 @@ class SimDetectorDriver:
             on_strip(strip)
 
         self._sub = self._node.create_subscription(
-            self._msg_type, "sim/xrt/raw", receive, self._qos, callback_group=self._group
+            self._msg_type, topics.SIM_XRT_RAW.name, receive, self._qos, callback_group=self._group
         )
 
     def stop(self) -> None:

@@ -15,62 +15,58 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
+from sorter import topics
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import guarded, run_node
-from sorter.common.params import ParamSpec, declare_parameters
+from sorter.common.ros_parameters import bind_parameters
 from sorter.xrt_acquisition.adapters import strip_to_msg
 from sorter.xrt_acquisition.core import FlatFieldCorrector, RawStrip, StripValidator
 from sorter.xrt_acquisition.drivers import DRIVERS
+from sorter.xrt_acquisition.parameters import XrtAcquisitionParameters
 from sorter_interfaces.msg import XrtStrip
-
-PARAMETERS = [
-    ParamSpec("driver", str, "detector driver", choices=tuple(DRIVERS), read_only=True),
-    ParamSpec("pixels", int, "detector pixels across the belt", min=1, max=16384,
-              read_only=True),
-    ParamSpec("pixel_pitch_m", float, "detector pixel pitch [m]", min=1e-5, max=0.01,
-              read_only=True),
-    ParamSpec("lines_per_strip", int, "lines per strip", min=1, max=4096, read_only=True),
-    ParamSpec("reference_lines", int, "lines averaged for dark and flat references",
-              default=256, min=8, max=100000),
-]
 
 
 class XrtAcquisitionNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("xrt_acquisition")
-        self.params = declare_parameters(self, PARAMETERS)
         self.diag = NodeDiagnostics(self, "xrt_detector")
+        # reference_lines, the only runtime parameter, is read at the next configure.
+        self.params = bind_parameters(self, XrtAcquisitionParameters, None,
+                                      lambda why: self.diag.reject("parameter", why))
         # The reference-service client gets its own group so configure can wait on it; strips
         # go through one mutually exclusive group so they are corrected and sent in order.
         self.group = MutuallyExclusiveCallbackGroup()
         self.driver: Any = None
         self.corrector: FlatFieldCorrector | None = None
-        self.validator = StripValidator(self.params["pixels"], self.params["lines_per_strip"])
+        self.validator = StripValidator(self.params.pixels, self.params.lines_per_strip)
         self.published = 0
         self.strip_pub = self.low_pub = self.high_pub = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.params
-        self.driver = DRIVERS[p["driver"]](self, self.group, self._driver_error)
+        self.driver = DRIVERS[p.driver](self, self.group, self._driver_error)
         try:
-            dark = self.driver.acquire_reference(dark=True, lines=p["reference_lines"])
-            flat = self.driver.acquire_reference(dark=False, lines=p["reference_lines"])
+            dark = self.driver.acquire_reference(dark=True, lines=p.reference_lines)
+            flat = self.driver.acquire_reference(dark=False, lines=p.reference_lines)
             self.corrector = FlatFieldCorrector(dark[0], dark[1], flat[0], flat[1])
         except (TimeoutError, RuntimeError, ValueError) as err:
             self.diag.set_error(f"calibration failed: {err}")
             return TransitionCallbackReturn.FAILURE
-        if self.corrector.pixels != p["pixels"]:
+        if self.corrector.pixels != p.pixels:
             self.diag.set_error(
-                f"detector reports {self.corrector.pixels} pixels, cell says {p['pixels']}"
+                f"detector reports {self.corrector.pixels} pixels, cell says {p.pixels}"
             )
             return TransitionCallbackReturn.FAILURE
         self.diag.set_error(None)
         self.diag.set_value("flat_low_mean_counts", float(flat[0].mean()))
         self.diag.set_value("flat_high_mean_counts", float(flat[1].mean()))
-        self.strip_pub = self.create_lifecycle_publisher(XrtStrip, "xrt/strip", qos.STRIPS)
-        self.low_pub = self.create_lifecycle_publisher(Image, "xrt/low/image_raw", qos.IMAGE_VIEW)
-        self.high_pub = self.create_lifecycle_publisher(Image, "xrt/high/image_raw", qos.IMAGE_VIEW)
+        self.strip_pub = self.create_lifecycle_publisher(XrtStrip, topics.XRT_STRIP.name,
+                                                         qos.STRIPS)
+        self.low_pub = self.create_lifecycle_publisher(Image, topics.XRT_LOW_IMAGE.name,
+                                                       qos.IMAGE_VIEW)
+        self.high_pub = self.create_lifecycle_publisher(Image, topics.XRT_HIGH_IMAGE.name,
+                                                        qos.IMAGE_VIEW)
         self.get_logger().info("calibrated: dark and flat references acquired")
         return TransitionCallbackReturn.SUCCESS
 
@@ -102,7 +98,7 @@ class XrtAcquisitionNode(LifecycleNode):
     def on_raw_strip(self, strip: RawStrip) -> None:
         self.validator.check(strip)
         low, high = self.corrector.correct(strip)
-        msg = strip_to_msg(strip, low, high, self.params["pixel_pitch_m"], corrected=True)
+        msg = strip_to_msg(strip, low, high, self.params.pixel_pitch_m, corrected=True)
         self.strip_pub.publish(msg)
         if self.low_pub.get_subscription_count():
             self.low_pub.publish(msg.low)
