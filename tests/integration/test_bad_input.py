@@ -124,14 +124,32 @@ def test_bad_particles_reach_the_ejector_and_are_counted(pipeline) -> None:
 
 
 def test_parameters_are_validated_when_set(pipeline) -> None:
+    """A refused set says why and changes nothing; a read-only parameter says so in describe;
+    an accepted set is the one in use (the next strip is classified with it)."""
     from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-    from rcl_interfaces.srv import SetParameters
+    from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters
 
-    _launcher, probe = pipeline
+    from sorter.common import qos
+    from sorter_interfaces.msg import ParticleArray, XrtStrip
+
+    launcher, probe = pipeline
 
     def set_param(node: str, name: str, value: ParameterValue):
         request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
         return probe.call(SetParameters, f"/{node}/set_parameters", request).results[0]
+
+    def get_param(node: str, name: str):
+        request = GetParameters.Request(names=[name])
+        return probe.call(GetParameters, f"/{node}/get_parameters", request).values[0]
+
+    def describe(node: str, name: str):
+        request = DescribeParameters.Request(names=[name])
+        return probe.call(DescribeParameters, f"/{node}/describe_parameters",
+                          request).descriptors[0]
+
+    def curve(values: list[float]) -> ParameterValue:
+        return ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
+                              double_array_value=values)
 
     nan = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=math.nan)
     result = set_param("segmentation", "attenuation_threshold", nan)
@@ -141,6 +159,35 @@ def test_parameters_are_validated_when_set(pipeline) -> None:
     assert not result.successful and "one of ['ore', 'waste']" in result.reason
     pitch = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.02)
     result = set_param("ejector", "valve_pitch_m", pitch)
-    assert not result.successful and "fixed by the cell description" in result.reason
+    assert not result.successful and "read-only" in result.reason
+    assert describe("ejector", "valve_pitch_m").read_only
+    assert not describe("ejector", "eject").read_only
+    assert not describe("classification", "r_threshold_curve").read_only
+
+    # The core's own refusal: an odd number of values is no (a_H, R) curve.
+    before = list(get_param("classification", "r_threshold_curve").double_array_value)
+    result = set_param("classification", "r_threshold_curve", curve([0.1, 2.0, 0.3]))
+    assert not result.successful and "pairs" in result.reason, result.reason
+    assert list(get_param("classification", "r_threshold_curve").double_array_value) == before
     ok = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=0.08)
     assert set_param("segmentation", "attenuation_threshold", ok).successful
+
+    # Accepted sets take effect: the test disc has R = 1.7; a curve at R = 1.0 calls it ore
+    # (R above the curve), one at R = 3.0 calls it waste.
+    out = probe.collect(ParticleArray, "particles/classified", qos.PARTICLES)
+    pub = probe.node.create_publisher(XrtStrip, "xrt/strip", qos.STRIPS)
+    probe.wait_for_subscriber(pub)
+    probe.wait_for_graph("particles/classified", publishers=1, subscribers=2)
+    index = 100
+    for threshold_r, expect_ore in ((1.0, True), (3.0, False), (1.0, True)):
+        assert set_param("classification", "r_threshold_curve",
+                         curve([0.01, threshold_r, 5.0, threshold_r])).successful
+        out.clear()
+        for _ in range(40):
+            index += 1
+            pub.publish(_strip(index, 200.0 + 0.1 * index, 0.1024 * index))
+            if probe.wait_until(lambda: any(m.particles for m in out), 0.5):
+                break
+        particle = next(p for m in out for p in m.particles)
+        assert particle.is_ore is expect_ore, (threshold_r, particle.ratio_r)
+    assert launcher.dead() == []
