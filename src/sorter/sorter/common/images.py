@@ -3,10 +3,15 @@ Validation is strict: a malformed image is refused with the exact reason, never 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 
-_ENCODINGS = {"mono16": np.dtype("<u2"), "mono8": np.dtype("u1"), "32FC1": np.dtype("<f4")}
+_ENCODINGS: dict[str, np.dtype[Any]] = {
+    "mono16": np.dtype("<u2"), "mono8": np.dtype("u1"), "32FC1": np.dtype("<f4"),
+}
 
 
 class ImageError(ValueError):
@@ -41,7 +46,8 @@ def image_to_array(msg: Image, expected_encoding: str | None = None) -> np.ndarr
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-def array_to_image(array: np.ndarray, encoding: str, stamp=None, frame_id: str = "") -> Image:
+def array_to_image(array: np.ndarray, encoding: str, stamp: Time | None = None,
+                   frame_id: str = "") -> Image:
     dtype = _ENCODINGS.get(encoding)
     if dtype is None:
         raise ImageError(f"unsupported encoding {encoding!r}")

@@ -310,9 +310,11 @@ class StripSegmenter:
             smooth = high
         else:
             ctx = 0
+            stack = high
             if self._buffer is not None:
                 ctx = min(r, self._buffer.high.shape[0])
-            stack = np.concatenate([self._buffer.high[-ctx:], high]) if ctx else high
+                if ctx:
+                    stack = np.concatenate([self._buffer.high[-ctx:], high])
             smooth = cv2.medianBlur(stack, 2 * r + 1)[ctx:]
         return (smooth > cfg.attenuation_threshold).view(np.uint8)
 

@@ -1,7 +1,7 @@
 """A belt drive and feeder controller that speak Modbus TCP: the protocol peer the Modbus
 drivers are tested against on loopback (and a stand-in for a VFD on a bench). The drive model
-is the simulator's own (sorter.sim_world.world.BeltDrive: ramp-limited speed, exact encoder), and the
-register map comes from the cell description's `io` section.
+is the simulator's own (sorter.sim_world.belt_motion.BeltDrive: ramp-limited speed, exact encoder),
+and the register map comes from the cell description's `io` section.
 
     python -m sorter.sim_world.modbus_plant [--cell config/cell.yaml] [--port N]
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from sorter.cell.description import load_cell
 from sorter.common.modbus import split_u32
-from sorter.sim_world.world import BeltDrive
+from sorter.sim_world.belt_motion import BeltDrive
 
 REGISTERS = 256
 
@@ -50,7 +50,8 @@ class ModbusPlant:
         self._server: Any = None
 
     async def _action(self, function_code: int, start_address: int, address: int, count: int,
-                      registers: list[int], set_values: list[int] | None) -> None:
+                      registers: list[int], set_values: list[int] | list[bool] | None
+                      ) -> None:
         with self._lock:
             self._advance()
             if set_values is not None:

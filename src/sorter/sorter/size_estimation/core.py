@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
@@ -58,7 +59,12 @@ class Measurement:
     rect_angle_rad: float = 0.0  # long side's angle from the across-belt (y) axis
 
 
-def areal_density_kg_m2(attenuation_high, mu_mass_m2_kg: float):
+@overload
+def areal_density_kg_m2(attenuation_high: np.ndarray, mu_mass_m2_kg: float) -> np.ndarray: ...
+@overload
+def areal_density_kg_m2(attenuation_high: float, mu_mass_m2_kg: float) -> float: ...
+def areal_density_kg_m2(attenuation_high: float | np.ndarray, mu_mass_m2_kg: float
+                        ) -> float | np.ndarray:
     """Areal density [kg/m^2] = a_H / (mu/rho) [m^2/kg]; a scalar, a sum or an array.
 
     Used per particle (mass) and per strip (mass flow: sum of a_H x pixel area / (mu/rho)).

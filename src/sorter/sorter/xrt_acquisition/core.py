@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 FULL_SCALE = 65535.0
 
@@ -62,7 +63,8 @@ class StripValidator:
 class FlatFieldCorrector:
     """Per-pixel two-point correction for both channels."""
 
-    def __init__(self, dark_low, dark_high, flat_low, flat_high, min_signal: float = 50.0):
+    def __init__(self, dark_low: ArrayLike, dark_high: ArrayLike, flat_low: ArrayLike,
+                 flat_high: ArrayLike, min_signal: float = 50.0) -> None:
         self.dark = [np.asarray(d, np.float32).reshape(-1) for d in (dark_low, dark_high)]
         flats = [np.asarray(f, np.float32).reshape(-1) for f in (flat_low, flat_high)]
         for name, dark, flat in zip(("low", "high"), self.dark, flats, strict=True):
@@ -87,10 +89,11 @@ class FlatFieldCorrector:
 
     def correct(self, strip: RawStrip) -> tuple[np.ndarray, np.ndarray]:
         """Transmission of both channels scaled to mono16 full scale."""
-        return tuple(
+        low, high = (
             np.rint(self.transmission(raw, channel) * FULL_SCALE).astype(np.uint16)
             for channel, raw in enumerate((strip.low, strip.high))
         )
+        return low, high
 
 
 # ln(I0/I) for every mono16 value, one count as the floor (no log of zero): a table lookup is

@@ -80,12 +80,18 @@ class Material:
     def mass_attenuation(self, energies_kev: np.ndarray) -> np.ndarray:
         """mu/rho of the mix [m^2/kg] (mass-fraction weighted)."""
         weights = self.mass_fractions()
-        return sum(weights[m.name] * m.mass_attenuation(energies_kev) for m in self.minerals)
+        total = np.zeros(np.shape(energies_kev))
+        for m in self.minerals:
+            total += weights[m.name] * m.mass_attenuation(energies_kev)
+        return total
 
     @property
     def color_rgb(self) -> tuple[int, int, int]:
-        rgb = sum(np.asarray(m.color_rgb, float) * f for m, f in self.components)
-        return tuple(int(round(c)) for c in rgb)  # type: ignore[return-value]
+        rgb = np.zeros(3)
+        for m, f in self.components:
+            rgb += np.asarray(m.color_rgb, float) * f
+        red, green, blue = (int(round(float(c))) for c in rgb)
+        return red, green, blue
 
 
 class MaterialLibrary:

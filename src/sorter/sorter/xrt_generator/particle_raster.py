@@ -129,7 +129,7 @@ def minor_width_m(footprint: np.ndarray, pitch_m: float,
 
 
 def rasterise(spec: ParticleSpec, pitch_along_m: float, pitch_across_m: float,
-              phase_px: Sequence[float], basis_density: Any, assay: str,
+              phase_px: Sequence[float] | np.ndarray, basis_density: Any, assay: str,
               library: MaterialLibrary | None = None) -> RasterParticle:
     """Sample the particle on a grid. `basis_density(material)` gives basis areal density
     per metre of path (XrayModel.basis_density); `phase_px` places the centre within a pixel.

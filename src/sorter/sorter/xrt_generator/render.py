@@ -163,19 +163,22 @@ class LineScanRenderer:
         rng = self._rng
         signal = rng.standard_normal(shape, dtype=np.float32)
         flat_view = signal.reshape(-1)
-        has_rock = filled is not None and filled.size > 0
-        if has_rock:
-            z = np.take(flat_view, filled)
+        rock_pixels = None
+        if filled is not None and filled.size > 0:
+            if m1 is None or m2 is None:
+                raise ValueError("the moments m1, m2 of the filled pixels are missing")
+            rock_pixels = (filled, np.take(flat_view, filled), m1, m2)
         signal *= np.float32(math.sqrt(self.flat_second_kev2[channel]))
         signal += np.float32(self.flat_mean_kev[channel])
-        if has_rock:
-            rock = m1 + z * np.sqrt(m2)
-            quanta = m1 * m1 / np.maximum(m2, np.float32(1e-30))
+        if rock_pixels is not None:
+            index, z, mean, second = rock_pixels
+            rock = mean + z * np.sqrt(second)
+            quanta = mean * mean / np.maximum(second, np.float32(1e-30))
             dim = np.flatnonzero(quanta < POISSON_EXACT_BELOW)
             if dim.size:
-                q = m2[dim] / np.maximum(m1[dim], np.float32(1e-30))
+                q = second[dim] / np.maximum(mean[dim], np.float32(1e-30))
                 rock[dim] = q * rng.poisson(quanta[dim]).astype(np.float32)
-            np.put(flat_view, filled, rock)
+            np.put(flat_view, index, rock)
         np.maximum(signal, 0.0, out=signal)
         return signal
 

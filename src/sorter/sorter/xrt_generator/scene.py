@@ -174,8 +174,7 @@ def _position(mode: str, part: RasterParticle, placed: list[PlacedParticle],
         c0 = round(centre_c + dist * math.cos(theta) - part.centroid_col_px)
         if r0 < 0 or c0 < 0 or r0 + rows > lines or c0 + cols > pixels:
             return None
-        below = np.unique(owner[r0:r0 + rows, c0:c0 + cols][fp])
-        below = [int(b) for b in below if b != 0]
+        below = [int(b) for b in np.unique(owner[r0:r0 + rows, c0:c0 + cols][fp]) if b != 0]
         if not below:
             return None
         layer = 1 + max(p.layer for p in placed if p.id in below)

@@ -205,6 +205,7 @@ class ResponseTable:
                 w = located[d][1] if bit else 1.0 - located[d][1]
                 weight = w if weight is None else weight * w
                 offset += bit * self._strides[d]
+            assert weight is not None  # a table has at least one axis
             corners.append((base + offset if offset else base, weight))
         out = np.empty((N_VALUES, a.shape[1]), dtype=np.float32)
         tmp = np.empty(a.shape[1], dtype=np.float32)
