@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sorter import topics
 from sorter.bag.errors import BagError
 from sorter.bag.reader import BagReader
 
-STRIP_TOPIC = "/xrt/strip"
-BELT_TOPIC = "/belt/state"
+STRIP_TOPIC = "/" + topics.XRT_STRIP.name  # bags hold absolute names
+BELT_TOPIC = "/" + topics.BELT_STATE.name
 
 # Fields compared exactly in both modes (identity, flags, the decision itself).
 PARTICLE_INTS = ("strip_index", "mask_height", "mask_width")
@@ -153,31 +154,22 @@ class OfflinePipeline:
         return measure_array(msg, self.sizer, lambda _why: self._reject("size_estimation"))
 
     def _on_belt(self, msg: Any) -> None:
-        from sorter.common.timeutil import from_time_msg
-        from sorter.ejector.core import BeltSample
+        from sorter.ejector.adapters import belt_sample_from_msg
 
-        stamp = from_time_msg(msg.header.stamp)
-        values = (stamp, msg.encoder_position_m, msg.speed_m_s)
-        if not all(map(math.isfinite, values)) or (
-                self.belt is not None and stamp < self.belt.stamp_s):
+        try:
+            self.belt = belt_sample_from_msg(msg, self.belt)
+        except ValueError:
             self._reject("belt_state")
-            return
-        self.belt = BeltSample(stamp_s=stamp, encoder_m=msg.encoder_position_m,
-                               speed_m_s=msg.speed_m_s)
 
-    def _decide(self, particle: Any, now_s: float) -> dict[str, Any]:
-        from sorter.common.timeutil import from_time_msg
-        from sorter.ejector.core import EjectionTarget
+    def _decide(self, particle: Any, now_s: float) -> dict[str, Any] | None:
+        from sorter.ejector.adapters import target_from_particle
 
+        try:
+            decision = self.scheduler.decide(target_from_particle(particle), self.belt, now_s)
+        except ValueError:  # the node rejects the particle and goes on with the rest
+            self._reject("particle")
+            return None
         record = particle_record(particle)
-        target = EjectionTarget(
-            particle_id=int(particle.id),
-            leading_edge_encoder_m=particle.leading_edge_encoder_m,
-            trailing_edge_encoder_m=particle.trailing_edge_encoder_m,
-            y_min_m=particle.y_min_m, y_max_m=particle.y_max_m,
-            ore_probability=particle.ore_probability,
-            scan_complete_stamp_s=from_time_msg(particle.scan_complete_stamp))
-        decision = self.scheduler.decide(target, self.belt, now_s)
         record["decision"] = decision.kind
         record["latency_s"] = decision.latency_s
         if decision.command is not None:
@@ -215,7 +207,9 @@ class OfflinePipeline:
             measured = wire(self._measure(wire(self._classify(wire(segmented)))))
             now_s = message.log_time_ns * 1e-9
             for particle in measured.particles:
-                records.append(self._decide(particle, now_s))
+                record = self._decide(particle, now_s)
+                if record is not None:
+                    records.append(record)
         return records
 
 
@@ -229,9 +223,7 @@ def online_outcomes(measured: Iterable[Any], commands: Iterable[Any],
                     ejector_params: dict[str, Any]) -> list[dict[str, Any]]:
     """Outcomes from what the nodes published: particles/measured arrays and
     ejector/commands. A targeted particle without a command was missed."""
-    from sorter.common.timeutil import from_time_msg
-    from sorter.ejector.adapters import scheduler_from_params
-
+    from sorter.ejector.adapters import command_from_eject_msg, scheduler_from_params
     from sorter.ejector.parameters import EjectorParameters
 
     scheduler = scheduler_from_params(EjectorParameters.from_values(ejector_params))
@@ -240,13 +232,13 @@ def online_outcomes(measured: Iterable[Any], commands: Iterable[Any],
     for array in measured:
         for particle in array.particles:
             record = particle_record(particle)
-            command = by_particle.get(record["id"])
-            if command is not None:
-                record.update(decision="eject", valve_first=int(command.valve_first),
-                              valve_last=int(command.valve_last),
-                              open_s=from_time_msg(command.open_time),
-                              close_s=from_time_msg(command.close_time),
-                              latency_s=float(command.scan_to_command_latency_s))
+            msg = by_particle.get(record["id"])
+            if msg is not None:
+                pulse = command_from_eject_msg(msg)
+                record.update(decision="eject", valve_first=pulse.valve_first,
+                              valve_last=pulse.valve_last, open_s=pulse.open_s,
+                              close_s=pulse.close_s,
+                              latency_s=float(msg.scan_to_command_latency_s))
             else:
                 record["decision"] = ("missed" if scheduler.is_target(particle.ore_probability)
                                       else "accept")
