@@ -15,10 +15,12 @@ run: setup
 
 test: setup
 	$(PY) -m ruff check src tests launch tools
+	$(PY) -m mypy
 	$(PY) -m pytest
 
 lint: setup
 	$(PY) -m ruff check src tests launch tools
+	$(PY) -m mypy
 
 bench: setup
 	$(SORTER) bench
