@@ -25,10 +25,10 @@ from sorter.cli_options import (
     positive_float,
     positive_int,
 )
+from sorter.launching.specs import ParameterSetError, launch_driver_choices
 
-# Belt and feeder drivers (sorter.belt.drivers / sorter.feeder.drivers DRIVERS; a unit test
-# keeps them equal without this module importing rclpy).
-DRIVERS = ("sim", "modbus")
+# The drivers a launch may select: those the nodes' schemas offer (belt and feeder).
+DRIVERS = launch_driver_choices()
 
 
 class CliError(Exception):
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         return args.func(args)
-    except (CellDescriptionError, CliError) as err:
+    except (CellDescriptionError, ParameterSetError, CliError) as err:
         print(f"sorter {command_name(args)}: error: {one_line(err)}", file=sys.stderr)
         return 2
 

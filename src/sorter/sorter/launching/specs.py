@@ -23,16 +23,26 @@ class NodeSpec:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
+def launch_driver_choices() -> tuple[str, ...]:
+    """The drivers a launch may select: every choice a node's `driver` launch argument
+    offers, in schema order (sim first)."""
+    offered: list[str] = []
+    for info in CELL_NODES:
+        for spec in parameters_class(info.name).specs():
+            if spec.launch_argument == "driver":
+                offered += [c for c in (spec.choices or ()) if c not in offered]
+    return tuple(offered)
+
+
 def cell_node_specs(
     cell: dict, driver: str = "sim", simulate: bool = True, seed: int | None = None
 ) -> list[NodeSpec]:
     """The cell's processes with their parameters. Raises ParameterSetError naming every
     invalid value (e.g. a driver no node offers) before anything starts."""
     params = node_parameters(cell, driver=driver)
-    offered = {c for name in params for s in parameters_class(name).specs()
-               if s.launch_argument == "driver" for c in (s.choices or ())}
+    offered = launch_driver_choices()
     problems = [] if driver in offered else [
-        f"driver must be one of {sorted(offered)}, got {driver!r}"]
+        f"driver must be one of {list(offered)}, got {driver!r}"]
     specs = []
     if simulate:
         sim_values = parameters_class(SIM_WORLD.name).values_from_cell(
