@@ -15,10 +15,9 @@ from sorter.ejector.core import (
     EjectionScheduler,
     EjectionTarget,
     EjectorConfig,
-    ValveBarGuard,
-    ValveCommand,
 )
 from sorter.ejector.driver import LateCommandError, RecordingValveDriver, ValveDriver
+from sorter.ejector.valve_timeline import ValveCommand, ValveTimeline
 
 CELL_YAML = Path(__file__).resolve().parents[2] / "config" / "cell.yaml"
 
@@ -373,7 +372,7 @@ def test_decision_is_a_dataclass_with_reason(scheduler: EjectionScheduler) -> No
 
 
 def test_guard_merges_overlapping_and_close_pulses() -> None:
-    guard = ValveBarGuard(valve_count=4, min_gap_s=0.002)
+    guard = ValveTimeline(valve_count=4, min_gap_s=0.002)
     guard.add(ValveCommand(1, 0, 1, 1.000, 1.010))
     guard.add(ValveCommand(2, 1, 2, 1.005, 1.020))  # overlaps on valve 1
     guard.add(ValveCommand(3, 1, 1, 1.021, 1.030))  # 1 ms gap < 2 ms: bridged
@@ -402,7 +401,7 @@ def test_guard_merges_overlapping_and_close_pulses() -> None:
 )
 def test_guard_rejects_bad_commands(command: ValveCommand) -> None:
     with pytest.raises(ValueError):
-        ValveBarGuard(valve_count=4).add(command)
+        ValveTimeline(valve_count=4).add(command)
 
 
 def test_recording_driver_is_a_valve_driver_and_fails_closed() -> None:
@@ -436,6 +435,7 @@ def test_recording_driver_executes_and_refuses_late_commands() -> None:
     with pytest.raises(LateCommandError):
         driver.submit(ValveCommand(3, 2, 2, 1.01, 1.02))
     assert driver.late_count == 1
+    assert driver.sent_count == 2  # the refused late command was never passed on
     driver.advance(1.03)
     assert driver.executed_count == 2
     with pytest.raises(ValueError):

@@ -11,17 +11,13 @@ import numpy as np
 import pytest
 import yaml
 
-from sorter.sim_world.line_scanner import ReferenceKind
+from sorter.ejector.valve_timeline import ValveCommand
+from sorter.sim_world.belt_motion import time_at_position
 from sorter.sim_world.feed_particles import Particle
+from sorter.sim_world.line_scanner import ReferenceKind
+from sorter.sim_world.nozzle_line import CommandStatus
 from sorter.sim_world.scorer import Bin
-from sorter.sim_world.world import (
-    CommandStatus,
-    ValveCommand,
-    World,
-    WorldConfig,
-    time_at_position,
-    world_from_cell,
-)
+from sorter.sim_world.world import World, WorldConfig, world_from_cell
 
 CELL = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "cell.yaml").read_text())
 CONFIG = WorldConfig.from_cell(CELL)
@@ -260,7 +256,7 @@ def test_response_time_and_min_open():
 def test_late_command_is_counted_and_not_executed():
     world, placed, t_cross = _setup_hit_test()
     command = _covering(world, placed, t_cross)
-    run(world, command.open_time_s + 0.001, 0.004)
+    run(world, command.open_s + 0.001, 0.004)
     assert world.command_valves(command) is CommandStatus.LATE
     run(world, t_cross + 0.2, 0.004)
     assert [o.bin for o in world.pop_outcomes()] == [Bin.ACCEPT]
@@ -275,7 +271,7 @@ def test_bins_wait_for_commands_that_arrived_in_time():
     command = _covering(world, placed, t_cross)
     run(world, t_cross + 0.1, 0.004)
     assert world.pop_outcomes() == []  # not settled yet
-    received = command.open_time_s - 0.002
+    received = command.open_s - 0.002
     assert world.command_valves(command, received_s=received) is CommandStatus.ACCEPTED
     run(world, t_cross + 0.35, 0.004)
     assert [o.bin for o in world.pop_outcomes()] == [Bin.REJECT]
@@ -283,7 +279,7 @@ def test_bins_wait_for_commands_that_arrived_in_time():
     world, placed, t_cross = _setup_hit_test()
     command = _covering(world, placed, t_cross)
     run(world, t_cross + 0.1, 0.004)
-    world.command_valves(command, received_s=command.open_time_s - 0.002)
+    world.command_valves(command, received_s=command.open_s - 0.002)
     run(world, t_cross + 0.35, 0.004)
     assert [o.bin for o in world.pop_outcomes()] == [Bin.ACCEPT]
 
@@ -303,7 +299,7 @@ def test_invalid_command_is_dropped():
     bad = dataclasses.replace(_covering(world, placed, t_cross), valve_last=CONFIG.valve_count)
     assert world.command_valves(bad) is CommandStatus.INVALID
     backwards = _covering(world, placed, t_cross)
-    backwards = dataclasses.replace(backwards, close_time_s=backwards.open_time_s - 0.01)
+    backwards = dataclasses.replace(backwards, close_s=backwards.open_s - 0.01)
     assert world.command_valves(backwards) is CommandStatus.INVALID
     assert world.counters.invalid_valve_commands == 2 and world.counters.valve_commands == 2
 

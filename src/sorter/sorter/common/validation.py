@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 
@@ -15,3 +16,8 @@ def require_finite(name: str, value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number
+
+
+def is_int(value: Any) -> bool:
+    """Python or numpy integer, but not bool (True is not a count or an index)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -35,153 +35,18 @@ Assumptions worth stating in the README:
   ``close_response_time_s`` says otherwise.
 """
 
+
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from sorter.common.validation import require_finite
+from sorter.common.validation import is_int, require_finite
+from sorter.ejector.config import EjectorConfig
+from sorter.ejector.valve_timeline import ValveCommand
 
 DECISION_KINDS: tuple[str, ...] = ("eject", "accept", "missed")
-EJECT_CHOICES: tuple[str, ...] = ("ore", "waste")
 _BOUNDARY_EPS = 1e-9  # in valve pitches
-
-
-def _is_int(value: Any) -> bool:
-    """Python or numpy integer, but not bool (True is not a valve count)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _require_positive(owner: str, name: str, value: float) -> float:
-    number = require_finite(f"{owner}.{name}", value)
-    if number <= 0.0:
-        raise ValueError(f"{owner}.{name} must be > 0, got {value!r}")
-    return number
-
-
-def _require_non_negative(owner: str, name: str, value: float) -> float:
-    number = require_finite(f"{owner}.{name}", value)
-    if number < 0.0:
-        raise ValueError(f"{owner}.{name} must be >= 0, got {value!r}")
-    return number
-
-
-@dataclass
-class EjectorConfig:
-    """Geometry, valve and policy parameters of the ejector (cell.yaml: geometry, valves, policy).
-
-    Validated on construction so that a bad parameter stops the node at configure time instead
-    of producing silently wrong pulses.
-    """
-
-    scan_to_nozzle_m: float
-    """Belt travel plus flight from the scan line to the nozzle line [m]."""
-    valve_count: int
-    """Number of valves on the bar; valve 0 is at the left belt edge."""
-    valve_pitch_m: float
-    """Centre-to-centre valve spacing across the belt [m]."""
-    response_time_s: float
-    """Electrical open command to air at the nozzle (valve lead) [s]."""
-    min_open_s: float
-    """Shortest electrical pulse the valve can deliver reliably [s]."""
-    margin_m: float
-    """Extra air before the leading and after the trailing edge, along travel [m]."""
-    command_margin_s: float
-    """A command must reach the valve controller this long before it opens [s]."""
-    eject: str
-    """Which class is blown: 'ore' or 'waste' (the fraction that is smaller by mass)."""
-    probability_threshold: float
-    """P(ore) at or above which a particle counts as ore [0..1]."""
-    max_belt_age_s: float = 0.5
-    """A belt sample older (or further in the future) than this cannot be trusted [s]."""
-    min_belt_speed_m_s: float = 1e-3
-    """At or below this speed the belt counts as stopped [m/s]."""
-    max_schedule_ahead_s: float = 10.0
-    """An open time further ahead than this is refused: the belt is too slow to trust the
-    extrapolation (a speed change before then would blow the wrong particle) [s]."""
-    lateral_margin_m: float | None = None
-    """Widening of the particle across the belt before choosing valves [m]; default pitch/4."""
-    bar_offset_m: float = 0.0
-    """y of the left edge of valve 0 in the belt frame [m] (0: bar starts at the belt edge)."""
-    close_response_time_s: float | None = None
-    """Electrical close command to air off [s]; default: response_time_s."""
-
-    def __post_init__(self) -> None:
-        owner = type(self).__name__
-        self.scan_to_nozzle_m = _require_positive(owner, "scan_to_nozzle_m", self.scan_to_nozzle_m)
-        if not _is_int(self.valve_count):
-            raise ValueError(f"{owner}.valve_count must be an int, got {self.valve_count!r}")
-        self.valve_count = int(self.valve_count)
-        if self.valve_count < 1:
-            raise ValueError(f"{owner}.valve_count must be >= 1, got {self.valve_count!r}")
-        self.valve_pitch_m = _require_positive(owner, "valve_pitch_m", self.valve_pitch_m)
-        self.response_time_s = _require_non_negative(owner, "response_time_s", self.response_time_s)
-        self.min_open_s = _require_positive(owner, "min_open_s", self.min_open_s)
-        self.margin_m = _require_non_negative(owner, "margin_m", self.margin_m)
-        self.command_margin_s = _require_non_negative(
-            owner, "command_margin_s", self.command_margin_s
-        )
-        if self.eject not in EJECT_CHOICES:
-            raise ValueError(f"{owner}.eject must be one of {EJECT_CHOICES}, got {self.eject!r}")
-        self.probability_threshold = require_finite(
-            f"{owner}.probability_threshold", self.probability_threshold
-        )
-        if not 0.0 <= self.probability_threshold <= 1.0:
-            raise ValueError(
-                f"{owner}.probability_threshold must be in [0, 1], "
-                f"got {self.probability_threshold!r}"
-            )
-        self.max_belt_age_s = _require_positive(owner, "max_belt_age_s", self.max_belt_age_s)
-        self.min_belt_speed_m_s = _require_positive(
-            owner, "min_belt_speed_m_s", self.min_belt_speed_m_s
-        )
-        self.max_schedule_ahead_s = _require_positive(
-            owner, "max_schedule_ahead_s", self.max_schedule_ahead_s
-        )
-        if self.lateral_margin_m is None:
-            self.lateral_margin_m = self.valve_pitch_m / 4.0
-        self.lateral_margin_m = _require_non_negative(
-            owner, "lateral_margin_m", self.lateral_margin_m
-        )
-        self.bar_offset_m = require_finite(f"{owner}.bar_offset_m", self.bar_offset_m)
-        if self.close_response_time_s is None:
-            self.close_response_time_s = self.response_time_s
-        self.close_response_time_s = _require_non_negative(
-            owner, "close_response_time_s", self.close_response_time_s
-        )
-
-    @property
-    def bar_width_m(self) -> float:
-        """Width of the valve bar across the belt [m]."""
-        return self.valve_count * self.valve_pitch_m
-
-    @classmethod
-    def from_cell(
-        cls,
-        geometry: Mapping[str, Any],
-        valves: Mapping[str, Any],
-        policy: Mapping[str, Any],
-        **overrides: Any,
-    ) -> EjectorConfig:
-        """Build from the ``geometry``, ``valves`` and ``policy`` sections of cell.yaml.
-
-        Keyword ``overrides`` set the optional fields (e.g. ``max_belt_age_s``).
-        """
-        return cls(
-            scan_to_nozzle_m=geometry["scan_to_nozzle_m"],
-            valve_count=valves["count"],
-            valve_pitch_m=valves["pitch_m"],
-            response_time_s=valves["response_time_s"],
-            min_open_s=valves["min_open_s"],
-            margin_m=valves["margin_m"],
-            command_margin_s=valves["command_margin_s"],
-            eject=policy["eject"],
-            probability_threshold=policy["probability_threshold"],
-            **overrides,
-        )
 
 
 @dataclass
@@ -217,7 +82,7 @@ class EjectionTarget:
         broken, which the monitor should report separately.
         """
         owner = type(self).__name__
-        if not _is_int(self.particle_id):
+        if not is_int(self.particle_id):
             raise ValueError(f"{owner}.particle_id must be an int, got {self.particle_id!r}")
         if self.particle_id < 0:
             raise ValueError(f"{owner}.particle_id must be >= 0, got {self.particle_id!r}")
@@ -237,27 +102,6 @@ class EjectionTarget:
             raise ValueError(f"{owner}.ore_probability must be in [0, 1], got {probability!r}")
         require_finite(f"{owner}.scan_complete_stamp_s", self.scan_complete_stamp_s)
 
-
-@dataclass
-class ValveCommand:
-    """One air pulse on the inclusive valve range ``valve_first..valve_last``.
-
-    ``open_s``/``close_s`` are the *electrical* command times (valve lead already subtracted).
-    """
-
-    particle_id: int
-    valve_first: int
-    valve_last: int
-    open_s: float
-    close_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.close_s - self.open_s
-
-    @property
-    def valves(self) -> range:
-        return range(self.valve_first, self.valve_last + 1)
 
 
 @dataclass
@@ -323,9 +167,10 @@ class EjectionScheduler:
         (neighbouring accepts blown too) down. A starting value to tune in trials.
         """
         cfg = self._config
-        pitch = cfg.valve_pitch_m
-        low = (y_min_m - cfg.lateral_margin_m - cfg.bar_offset_m) / pitch
-        high = (y_max_m + cfg.lateral_margin_m - cfg.bar_offset_m) / pitch
+        pitch, lateral = cfg.valve_pitch_m, cfg.lateral_margin_m
+        assert lateral is not None  # resolved by EjectorConfig.__post_init__
+        low = (y_min_m - lateral - cfg.bar_offset_m) / pitch
+        high = (y_max_m + lateral - cfg.bar_offset_m) / pitch
         # Overlap of [i, i+1) with [low, high] <=> i > low - 1 and i <= high. The tiny bias
         # makes values on a valve boundary land as written despite rounding ((0.0225 - 0.01) /
         # 0.0125 = 0.99999...); 1e-9 pitch is far below any mechanical tolerance.
@@ -378,6 +223,7 @@ class EjectionScheduler:
         air_off = self.time_at_encoder(
             belt, target.trailing_edge_encoder_m + cfg.scan_to_nozzle_m + cfg.margin_m
         )
+        assert cfg.close_response_time_s is not None  # resolved by EjectorConfig.__post_init__
         open_s = air_on - cfg.response_time_s
         close_s = air_off - cfg.close_response_time_s
         if close_s - open_s < cfg.min_open_s:
@@ -459,92 +305,3 @@ class EjectionScheduler:
             f"slack {1e3 * (timing.deadline_s - now_s):.2f} ms",
         )
 
-
-def validate_command(command: ValveCommand, valve_count: int) -> None:
-    """Raise ValueError unless ``command`` is a well-formed pulse on a bar of ``valve_count``."""
-    owner = type(command).__name__
-    for name in ("valve_first", "valve_last"):
-        value = getattr(command, name)
-        if not _is_int(value):
-            raise ValueError(f"{owner}.{name} must be an int, got {value!r}")
-    if not 0 <= command.valve_first <= command.valve_last < valve_count:
-        raise ValueError(
-            f"{owner} valve range {command.valve_first}..{command.valve_last} is not within "
-            f"0..{valve_count - 1}"
-        )
-    open_s = require_finite(f"{owner}.open_s", command.open_s)
-    close_s = require_finite(f"{owner}.close_s", command.close_s)
-    if close_s <= open_s:
-        raise ValueError(f"{owner}.close_s ({close_s!r}) must be > open_s ({open_s!r})")
-
-
-class ValveBarGuard:
-    """Per-valve timeline of pulses, merged so that one valve never gets conflicting edges.
-
-    Why: commands are per particle, but the valve is per nozzle. Two particles close together
-    along travel on the same valve give overlapping (or nearly touching) pulses. A driver that
-    replays each command's open and close edges literally would *close* the valve in the middle
-    of the second particle's pulse. Drivers should therefore actuate the union of the pulses per
-    valve, and bridge gaps shorter than ``min_gap_s`` (a valve cannot close and re-open faster
-    than its response allows). This class computes that union, validates commands on the way
-    in, and answers "is valve v open at t" for sim drivers and tests.
-    """
-
-    def __init__(self, valve_count: int, min_gap_s: float = 0.0) -> None:
-        if not _is_int(valve_count) or valve_count < 1:
-            raise ValueError(f"ValveBarGuard.valve_count must be an int >= 1, got {valve_count!r}")
-        self._valve_count = int(valve_count)
-        self._min_gap_s = _require_non_negative("ValveBarGuard", "min_gap_s", min_gap_s)
-        # Sparse: only valves that ever had a pulse have an entry.
-        self._intervals: dict[int, list[tuple[float, float]]] = {}
-
-    @property
-    def valve_count(self) -> int:
-        return self._valve_count
-
-    def add(self, command: ValveCommand) -> None:
-        """Validate ``command`` (ValueError) and merge it into each of its valves' timelines."""
-        validate_command(command, self._valve_count)
-        for valve in command.valves:
-            self._intervals[valve] = self._merge(
-                self._intervals.get(valve, []), (command.open_s, command.close_s)
-            )
-
-    def _merge(
-        self, intervals: list[tuple[float, float]], new: tuple[float, float]
-    ) -> list[tuple[float, float]]:
-        merged: list[tuple[float, float]] = []
-        start, end = new
-        for a, b in intervals:
-            if b + self._min_gap_s < start or end + self._min_gap_s < a:
-                merged.append((a, b))
-            else:
-                start, end = min(start, a), max(end, b)
-        merged.append((start, end))
-        merged.sort()
-        return merged
-
-    def intervals(self, valve: int) -> list[tuple[float, float]]:
-        """Merged (open_s, close_s) pulses of one valve, in time order."""
-        return list(self._intervals.get(valve, []))
-
-    def is_open(self, valve: int, t_s: float) -> bool:
-        """Whether ``valve`` is commanded open at ``t_s`` (open <= t < close)."""
-        return any(a <= t_s < b for a, b in self._intervals.get(valve, []))
-
-    def open_valves(self, t_s: float) -> list[int]:
-        """Sorted indices of the valves commanded open at ``t_s``."""
-        return sorted(v for v in self._intervals if self.is_open(v, t_s))
-
-    def prune(self, before_s: float) -> None:
-        """Forget pulses that closed at or before ``before_s`` (keeps memory bounded)."""
-        for valve in list(self._intervals):
-            kept = [(a, b) for a, b in self._intervals[valve] if b > before_s]
-            if kept:
-                self._intervals[valve] = kept
-            else:
-                del self._intervals[valve]
-
-    def clear(self) -> None:
-        """Forget all pulses (disarm)."""
-        self._intervals.clear()

@@ -1,10 +1,12 @@
 """Valve driver interface and an in-memory driver for tests.
 
-The ejector node talks to the valve bar only through :class:`ValveDriver`, so a simulated
-bridge, a Modbus TCP coil driver and the in-memory :class:`RecordingValveDriver` are
-interchangeable. The contract is fail-closed: a disarmed driver holds every valve closed,
-cancels everything pending and refuses new commands, so a node that loses its belt feed,
-deactivates or crashes into ``disarm()`` can never fire a stale pulse.
+The ejector node talks to the valve bar only through :class:`ValveDriver`, so the simulated
+bridge (sim_driver), a hardware driver (none is written yet) and the in-memory
+:class:`RecordingValveDriver` are interchangeable. The contract is fail-closed: a disarmed
+driver holds every valve closed, cancels everything pending and refuses new commands, so a
+node that loses its belt feed, deactivates or crashes into ``disarm()`` can never fire a stale
+pulse. What a valve bar does with the commands it accepts is modelled once, in
+:mod:`sorter.ejector.valve_timeline`.
 """
 
 from __future__ import annotations
@@ -12,14 +14,10 @@ from __future__ import annotations
 import math
 from typing import Protocol, runtime_checkable
 
-from sorter.ejector.core import ValveBarGuard, ValveCommand, validate_command
+from sorter.ejector.valve_timeline import LateCommandError, ValveCommand, ValveTimeline
 
 MAX_VALVES = 65536
 """Default bar size: anything a uint16 valve index (EjectCommand) can address."""
-
-
-class LateCommandError(RuntimeError):
-    """A command reached the driver after its open time: refused, never fired late."""
 
 
 @runtime_checkable
@@ -36,8 +34,9 @@ class ValveDriver(Protocol):
         """Queue one pulse. Raises RuntimeError while disarmed, ValueError if malformed."""
 
     @property
-    def executed_count(self) -> int:
-        """Commands the valve controller has acknowledged as executed (monotonic)."""
+    def sent_count(self) -> int:
+        """Commands accepted by :meth:`submit` and passed on to the valve controller
+        (monotonic). Not a confirmation that a valve fired."""
 
 
 class RecordingValveDriver:
@@ -46,11 +45,11 @@ class RecordingValveDriver:
     Time only moves when the test calls :meth:`advance` (absolute seconds): a command counts as
     executed once its close time has passed while armed. Commands whose open time has already
     passed when submitted are refused with :class:`LateCommandError` (never fired late). Valve
-    states are the per-valve union of pulses (see :class:`ValveBarGuard`).
+    states are the per-valve union of pulses (see :class:`ValveTimeline`).
     """
 
     def __init__(self, valve_count: int = MAX_VALVES, min_gap_s: float = 0.0) -> None:
-        self._guard = ValveBarGuard(valve_count, min_gap_s)
+        self._timeline = ValveTimeline(valve_count, min_gap_s=min_gap_s)
         self._armed = False
         self._now_s = -math.inf
         self.submitted: list[ValveCommand] = []
@@ -65,14 +64,19 @@ class RecordingValveDriver:
 
     @property
     def valve_count(self) -> int:
-        return self._guard.valve_count
+        return self._timeline.valve_count
 
     @property
     def armed(self) -> bool:
         return self._armed
 
     @property
+    def sent_count(self) -> int:
+        return len(self.submitted)
+
+    @property
     def executed_count(self) -> int:
+        """Pulses completed while armed (this driver's own clock, see :meth:`advance`)."""
         return len(self.executed)
 
     @property
@@ -91,21 +95,18 @@ class RecordingValveDriver:
         self._armed = False
         self.cancelled.extend(self._pending)
         self._pending.clear()
-        self._guard.clear()
+        self._timeline.clear()
 
     def submit(self, command: ValveCommand) -> None:
         if not self._armed:
             raise RuntimeError(
                 f"valve driver is disarmed: command for particle {command.particle_id} refused"
             )
-        validate_command(command, self.valve_count)
-        if command.open_s < self._now_s:
+        try:
+            self._timeline.add(command, received_s=self._now_s)
+        except LateCommandError:
             self.late_count += 1
-            raise LateCommandError(
-                f"command for particle {command.particle_id} opens at {command.open_s:.6f} s, "
-                f"driver time is already {self._now_s:.6f} s"
-            )
-        self._guard.add(command)
+            raise
         self.submitted.append(command)
         self._pending.append(command)
 
@@ -126,10 +127,10 @@ class RecordingValveDriver:
         disarmed."""
         if not self._armed:
             return False
-        return self._guard.is_open(valve, self._now_s if t_s is None else t_s)
+        return self._timeline.is_open(valve, self._now_s if t_s is None else t_s)
 
     def open_valves(self, t_s: float | None = None) -> list[int]:
         """Indices of all valves open at ``t_s`` (default: the driver's time)."""
         if not self._armed:
             return []
-        return self._guard.open_valves(self._now_s if t_s is None else t_s)
+        return self._timeline.open_valves(self._now_s if t_s is None else t_s)

@@ -100,7 +100,7 @@ class EjectorNode(LifecycleNode):
                 f"missed ejection of particle {particle.id}: {decision.reason}",
                 throttle_duration_sec=1.0,
             )
-        elif decision.kind == "eject":
+        elif decision.kind == "eject" and decision.command is not None:
             sent = self.driver.submit(decision.command, decision.latency_s)
             self.command_pub.publish(sent)
 

@@ -33,16 +33,13 @@ from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.images import array_to_image
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.ros_parameters import bind_parameters
-from sorter.common.timeutil import from_time_msg, to_time_msg
+from sorter.common.timeutil import to_time_msg
+from sorter.ejector.adapters import command_from_eject_msg
 from sorter.sim_world.line_scanner import ReferenceKind
+from sorter.sim_world.nozzle_line import CommandStatus
 from sorter.sim_world.parameters import SimWorldParameters
-from sorter.sim_world.world import (
-    CommandStatus,
-    RenderedStrip,
-    ValveCommand,
-    World,
-    world_from_cell,
-)
+from sorter.sim_world.strip_render import RenderedStrip
+from sorter.sim_world.world import World, world_from_cell
 from sorter.xrt_acquisition.adapters import strip_to_msg
 from sorter_interfaces.msg import (
     BeltState,
@@ -185,18 +182,12 @@ class SimWorldNode(Node):
         received = info.get("received_timestamp", 0) * 1e-9
         if not now - 1.0 <= received <= now + 0.01:  # missing or implausible stamp
             received = now
-        command = ValveCommand(
-            particle_id=int(msg.particle_id),
-            valve_first=int(msg.valve_first),
-            valve_last=int(msg.valve_last),
-            open_time_s=from_time_msg(msg.open_time),
-            close_time_s=from_time_msg(msg.close_time),
-        )
+        command = command_from_eject_msg(msg)
         status = self.world.command_valves(command, received_s=received)
         if status is CommandStatus.LATE:
             self.get_logger().warning(
                 f"valve command for particle {command.particle_id} arrived "
-                f"{(received - command.open_time_s) * 1e3:.1f} ms after its open time: dropped",
+                f"{(received - command.open_s) * 1e3:.1f} ms after its open time: dropped",
                 throttle_duration_sec=1.0)
         elif status is CommandStatus.INVALID:
             self.diag.reject("valve_command", f"invalid valve command {command}: dropped")
