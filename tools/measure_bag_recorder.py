@@ -1,4 +1,4 @@
-"""Recorder throughput and loss at the cell's full rate (the figures issue 5 asks for).
+"""Recorder throughput and loss at the cell's full rate.
 
 Starts the simulated cell (config/cell.yaml, every node its own process), waits for steady
 state, then records its data topics for a fixed window with `sorter bag record --max-duration`

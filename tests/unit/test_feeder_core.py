@@ -209,6 +209,48 @@ def test_integral_does_not_grow_while_a_blocked_chute_saturates_the_drive() -> N
     assert held.max() <= 1.0 - 150.0 / 600.0 + 1e-12
     assert np.ptp(held) < 1e-3
     assert controller.saturated_for_s > 15.0  # for the node's diagnostics
+    assert controller.saturated  # past saturation_fault_s (5 s by default): a fault
+
+
+def test_saturation_fault_needs_the_fault_time_and_clears_with_the_flow() -> None:
+    # A blocked chute (nothing measured) from rest at 150 of 600 kg/h: e = 0.25, the integral
+    # climbs at ki e = 0.2 /s to the saturation edge 1 - ff - kp e = 0.65, so the drive
+    # reaches 1 after ~3.3 s; the fault follows saturation_fault_s later.
+    controller = FeedController(make_config(reference_time_constant_s=0.0,
+                                            saturation_fault_s=3.0))
+    t, first_saturated, fault_at = 0.0, None, None
+    while t < 20.0 and fault_at is None:
+        controller.update(0.0, 0.0, 0.1)
+        t += 0.1
+        if first_saturated is None and controller.saturated_for_s > 0.0:
+            first_saturated = t
+        if controller.saturated:
+            fault_at = t
+    assert first_saturated == pytest.approx(3.3, abs=0.15)
+    assert fault_at - first_saturated == pytest.approx(3.0, abs=0.15)
+    # the flow comes back above the set-point: the drive leaves 1, the fault clears at once
+    controller.update(200.0, 0.0, 0.1)
+    assert controller.drive < 1.0
+    assert controller.saturated_for_s == 0.0 and not controller.saturated
+    for _ in range(80):  # blocked again, then reset (reconfigure): nothing is held
+        controller.update(0.0, 0.0, 0.1)
+    assert controller.saturated
+    controller.reset()
+    assert controller.saturated_for_s == 0.0 and not controller.saturated
+
+
+def test_no_saturation_fault_on_a_reachable_setpoint_step_from_rest() -> None:
+    # 400 kg/h of a tray that gives 480: feed-forward + PI reach it through the loop delay
+    # (tray lag + transport + filter); any saturation on the way is far below the fault time.
+    longest = []
+
+    def watch(_t: float, controller: FeedController, _plant: Plant) -> None:
+        longest.append(controller.saturated_for_s)
+
+    controller = FeedController(make_config(feed_rate_kg_h=400.0))
+    simulate(controller, Plant(), 20.0, events=watch)
+    assert max(longest) < 0.5 * controller.config.saturation_fault_s
+    assert not controller.saturated
 
 
 def test_occupancy_ceiling_holds_the_limit_and_freezes_the_integrator() -> None:
@@ -370,6 +412,8 @@ def test_setpoint_change_scales_the_integral() -> None:
         ("ki", math.inf, "ki must be finite"),
         ("occupancy_time_constant_s", 0.0, "occupancy_time_constant_s must be > 0"),
         ("reference_time_constant_s", -1.0, "reference_time_constant_s must be >= 0"),
+        ("saturation_fault_s", 0.0, "saturation_fault_s must be > 0"),
+        ("saturation_fault_s", math.nan, "saturation_fault_s must be finite"),
     ],
 )
 def test_config_validation(field: str, value: float, words: str) -> None:

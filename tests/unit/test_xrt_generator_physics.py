@@ -1,5 +1,6 @@
 """X-ray generator physics: the table against an independent spectral integration, R by mineral
-as FINDINGS measured it, beam hardening, the photon budget, and the cell's calibrations."""
+against values computed before the generator was written, beam hardening, the photon budget,
+and the cell's calibrations."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import spekpy
 import xraylib
 import yaml
 
-from sorter.xrt_generator.calibrate import FINDINGS_R_AT_HALF, calibrate_cell, findings_r_table
+from sorter.xrt_generator.calibrate import REFERENCE_R_AT_HALF, calibrate_cell, reference_r_table
 from sorter.xrt_generator.materials import (
     Material,
     MaterialLibrary,
@@ -88,22 +89,22 @@ def test_table_matches_an_independent_spectral_integration(model, name):
     np.testing.assert_allclose(a[0] / a[1], r_ref, rtol=0.005)
 
 
-def test_r_by_mineral_at_equal_high_attenuation_is_findings(model):
-    """FINDINGS (same spekpy/xraylib, its sorter): R at a_H = 0.5. Values within 0.003 for
-    the pure minerals; basalt's composition is ours (FINDINGS gives none), so 0.015; and the
-    order is FINDINGS' order."""
-    table = findings_r_table(model, LIBRARY)
+def test_r_by_mineral_at_equal_high_attenuation_is_the_reference(model):
+    """REFERENCE_R_AT_HALF (same spekpy/xraylib, same sorter): R at a_H = 0.5. Values within
+    0.003 for the pure minerals; basalt's composition is ours (the reference states none), so
+    0.015; and the order is the reference's order."""
+    table = reference_r_table(model, LIBRARY)
     for name, (ours, theirs) in table.items():
         assert ours == pytest.approx(theirs, abs=0.015 if name == "basalt" else 0.003), name
     ours_order = sorted(table, key=lambda n: table[n][0])
-    assert ours_order == sorted(FINDINGS_R_AT_HALF, key=FINDINGS_R_AT_HALF.get)
+    assert ours_order == sorted(REFERENCE_R_AT_HALF, key=REFERENCE_R_AT_HALF.get)
     # spodumene is nearly invisible to R; chalcopyrite is not
     assert table["quartz"][0] - table["spodumene"][0] == pytest.approx(0.037, abs=0.005)
     assert table["chalcopyrite"][0] - table["quartz"][0] > 0.7
 
 
 def test_beam_hardening_of_quartz(model):
-    """FINDINGS: R of quartz falls from 2.50 at 1 mm to 1.42 at 50 mm."""
+    """R of quartz falls from 2.50 at 1 mm to 1.42 at 50 mm (computed before the generator)."""
     quartz = LIBRARY.material("quartz")
     r1 = np.divide(*model.material_attenuation(quartz, 2650 * 1e-3))
     r50 = np.divide(*model.material_attenuation(quartz, 2650 * 50e-3))
@@ -112,8 +113,9 @@ def test_beam_hardening_of_quartz(model):
 
 
 def test_gangue_with_disseminated_chalcopyrite(model):
-    """FINDINGS: quartz with 2 / 5 vol% chalcopyrite, R 1.960 / 2.068 at a_H = 0.5 (its
-    mixing rule is not stated: volume fractions here give +0.007 / +0.005)."""
+    """Quartz with 2 / 5 vol% chalcopyrite, R 1.960 / 2.068 at a_H = 0.5 as computed before the
+    generator (that computation's mixing rule is not stated: volume fractions here give +0.007
+    / +0.005)."""
     from sorter.xrt_generator.calibrate import mix
 
     quartz, cpy = LIBRARY.material("quartz"), LIBRARY.mineral("chalcopyrite")

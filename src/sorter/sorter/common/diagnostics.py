@@ -14,9 +14,12 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 class NodeDiagnostics:
     """Counts rejected inputs and publishes one DiagnosticStatus for the node at `rate_hz`.
 
-    The level is WARN while inputs were rejected during the last period, ERROR while
-    `set_error` holds a fault, OK otherwise. Values added with `set_value` are shown as
-    key/values (counters, rates), so an operator sees why, not only that."""
+    The level is ERROR while `set_error` or an ERROR condition holds, WARN while a WARN
+    condition holds or inputs were rejected during the last period, OK otherwise. Conditions
+    (`set_condition`) are named, so several sources (a feeder saturated, a drive throttled)
+    raise and clear their own without clearing each other or `set_error`. Values added with
+    `set_value` are shown as key/values (counters, rates), so an operator sees why, not only
+    that."""
 
     def __init__(self, node: Any, hardware_id: str = "sorter", rate_hz: float = 1.0) -> None:
         self._node = node
@@ -27,6 +30,7 @@ class NodeDiagnostics:
         self._last_reason = ""
         self._error: str | None = None
         self._values: dict[str, str] = {}
+        self._conditions: dict[str, tuple[bytes, str]] = {}
         self._timer = node.create_timer(1.0 / rate_hz, self.publish)
 
     @property
@@ -50,13 +54,37 @@ class NodeDiagnostics:
             self._node.get_logger().error(message)
         self._error = message
 
+    def set_condition(self, key: str, level: bytes, message: str = "") -> None:
+        """Hold the named condition `key` at `level` (WARN or ERROR) with `message`, or clear
+        it with OK. Logged when it is raised or its level changes, and when it clears."""
+        if level not in (OK, WARN, ERROR):
+            raise ValueError(f"condition level must be OK, WARN or ERROR, got {level!r}")
+        previous = self._conditions.get(key)
+        if level == OK:
+            if previous is not None:
+                del self._conditions[key]
+                self._node.get_logger().info(f"cleared: {previous[1]}")
+            return
+        if previous is None or previous[0] != level:
+            # one call site per severity: rclpy refuses a call site whose severity changes
+            if level == ERROR:
+                self._node.get_logger().error(message)
+            else:
+                self._node.get_logger().warning(message)
+        self._conditions[key] = (level, message)
+
     def status(self) -> DiagnosticStatus:
         total = self.rejected_total
-        if self._error:
-            level, message = ERROR, self._error
-        elif total > self._rejected_at_last_publish:
-            level, message = WARN, f"rejected {total - self._rejected_at_last_publish} inputs; "
-            message += f"last: {self._last_reason}"
+        errors = [self._error] if self._error else []
+        errors += [m for lv, m in self._conditions.values() if lv == ERROR]
+        warnings = [m for lv, m in self._conditions.values() if lv == WARN]
+        if total > self._rejected_at_last_publish:
+            warnings.append(f"rejected {total - self._rejected_at_last_publish} inputs; "
+                            f"last: {self._last_reason}")
+        if errors:
+            level, message = ERROR, "; ".join(errors)
+        elif warnings:
+            level, message = WARN, "; ".join(warnings)
         else:
             level, message = OK, "ok"
         values = [KeyValue(key="rejected_total", value=str(total))]

@@ -1,4 +1,5 @@
-"""QoS profiles matched to each stream (DESIGN §3), named once so every node agrees."""
+"""QoS profiles matched to each stream (best effort for viewer images, reliable for strips,
+particles and commands, transient-local for calibration), named once so every node agrees."""
 
 from __future__ import annotations
 

@@ -69,6 +69,11 @@ class FeederConfig:
     """How fast the occupancy ceiling moves: a factor ``limit/occupancy`` per this time [s]."""
     reference_time_constant_s: float = 0.5
     """Lag of the error reference behind the set-point [s]; 0: error against the set-point."""
+    saturation_fault_s: float = 5.0
+    """Drive held at 1 with the flow still short for this long is a fault: the tray cannot
+    deliver (blocked chute, empty hopper) [s]. Well above the loop delay (tray lag +
+    tray-to-scan transport + measurement filter, ~1.4 s in the tests), so a set-point step
+    from rest does not raise it."""
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -111,12 +116,22 @@ class FeederConfig:
                 f"{owner}.reference_time_constant_s must be >= 0, "
                 f"got {self.reference_time_constant_s!r}"
             )
+        self.saturation_fault_s = require_finite(
+            f"{owner}.saturation_fault_s", self.saturation_fault_s
+        )
+        if self.saturation_fault_s <= 0.0:
+            raise ValueError(
+                f"{owner}.saturation_fault_s must be > 0, got {self.saturation_fault_s!r}"
+            )
 
     @classmethod
     def from_cell(cls, feeder: Mapping[str, Any]) -> FeederConfig:
         """Build from the ``feeder`` section of cell.yaml (unknown keys are ignored;
-        ``occupancy_time_constant_s`` and ``reference_time_constant_s`` are optional)."""
-        optional = ("occupancy_time_constant_s", "reference_time_constant_s")
+        ``occupancy_time_constant_s``, ``reference_time_constant_s`` and
+        ``saturation_fault_s`` are optional)."""
+        optional = (
+            "occupancy_time_constant_s", "reference_time_constant_s", "saturation_fault_s"
+        )
         extra = {key: feeder[key] for key in optional if key in feeder}
         return cls(
             feed_rate_kg_h=feeder["feed_rate_kg_h"],
@@ -223,6 +238,13 @@ class FeedController:
         When such a blockage clears the tray delivers full rate until the integrator has
         unwound, so the node may want to :meth:`reset` after clearing the fault."""
         return self._saturated_for
+
+    @property
+    def saturated(self) -> bool:
+        """The saturation fault: :attr:`saturated_for_s` has reached
+        ``config.saturation_fault_s``. Clears as soon as the drive leaves 1 or the flow is no
+        longer short (and on :meth:`reset`)."""
+        return self._saturated_for >= self._config.saturation_fault_s
 
     # -- commands -------------------------------------------------------------------------
     def set_setpoint(self, kg_h: float) -> None:

@@ -1,12 +1,13 @@
 """Trial scoring from simulation truth: what the sorter achieved, next to what perfect
 per-particle information would have achieved on the same feed (the ideal-separation bound).
 
-Definitions (seed 002 for gamma): the concentrate is the bin the ore stream goes to (REJECT
-when the policy ejects ore, ACCEPT when it ejects waste); tailings is the other bin; waste
-rejection gamma = m_rejected / m_feed is the REJECT bin's mass share; recovery is the share of
-the pay element's mass that reaches the concentrate; misplaced mass is ore in the tailings plus
-waste in the concentrate. Ratios are fractions in [0, 1] (reports format them as %); a ratio
-with an empty denominator is NaN (None in `as_dict`, so the dict is JSON-safe).
+Definitions (gamma as Yu et al. define it, see docs/references.md): the concentrate is the
+bin the ore stream goes to (REJECT when the policy ejects ore, ACCEPT when it ejects waste);
+tailings is the other bin; waste rejection gamma = m_rejected / m_feed is the REJECT bin's
+mass share; recovery is the share of the pay element's mass that reaches the concentrate;
+misplaced mass is ore in the tailings plus waste in the concentrate. Ratios are fractions in
+[0, 1] (reports format them as %); a ratio with an empty denominator is NaN (None in
+`as_dict`, so the dict is JSON-safe).
 No ROS import.
 """
 

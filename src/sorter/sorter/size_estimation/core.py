@@ -39,7 +39,7 @@ class SizingConfig:
 
     reference_formula: str  # areal density calibrated against this material (xraylib formula)
     reference_density_kg_m3: float  # to turn mass into volume
-    rectangle_area_factor: float  # seed 000: S = W * H * 0.86
+    rectangle_area_factor: float  # S = W * H * 0.86 (OIR method, see docs/references.md)
     effective_energy_high_kev: float  # mono-energetic stand-in for the high layer's spectrum
 
 
@@ -51,7 +51,7 @@ class Measurement:
     feret_min_m: float  # smallest caliper width of the footprint
     rect_length_m: float  # minimum-area bounding rectangle, long side
     rect_width_m: float  # minimum-area bounding rectangle, short side
-    rect_area_estimate_m2: float  # seed 000's S = length x width x rectangle_area_factor
+    rect_area_estimate_m2: float  # S = length x width x rectangle_area_factor (OIR method)
     areal_density_kg_m2: float  # mean over the footprint
     mass_kg: float  # from the XRT areal density (not clamped: noise can make tiny ones < 0)
     volume_m3: float  # mass / reference density

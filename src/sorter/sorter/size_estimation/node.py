@@ -1,5 +1,5 @@
-"""size_estimation: area, equivalent diameter, Feret max/min, min-area rectangle (seed 000's
-S = W*H*0.86 kept alongside), and mass from XRT areal density.
+"""size_estimation: area, equivalent diameter, Feret max/min, min-area rectangle (the OIR
+method's S = W*H*0.86, see docs/references.md, kept alongside), and mass from XRT areal density.
 
 Subscribes: particles/classified (sorter_interfaces/ParticleArray).
 Publishes:  particles/measured (sorter_interfaces/ParticleArray); /diagnostics."""

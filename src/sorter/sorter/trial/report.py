@@ -68,7 +68,7 @@ def summarise(result: TrialResult) -> TrialSummary:
 
 
 def budget_ms(cell: dict) -> float:
-    """t_budget = d(scan -> nozzle) / v - valve lead (DESIGN §1)."""
+    """The decision budget, fixed by geometry: t_budget = d(scan -> nozzle) / v - valve lead."""
     v = cell["belt"]["speed_m_s"]
     return (cell["geometry"]["scan_to_nozzle_m"] / v - cell["valves"]["response_time_s"]) * 1e3
 
@@ -86,7 +86,8 @@ def write_report(result: TrialResult, summary: TrialSummary) -> Path:
     body = {
         "cell": result.cell["cell"]["name"],
         "data": "simulated (sorter sim_world: polychromatic dual-energy model from spekpy "
-        "and xraylib, synthetic particles); not comparable to the seeds' real-data trials",
+        "and xraylib, synthetic particles); not comparable to the published real-ore trials "
+        "(docs/references.md)",
         "machine": machine,
         "score": s.as_dict(),
         "cell_figures": f,
@@ -99,7 +100,8 @@ def write_report(result: TrialResult, summary: TrialSummary) -> Path:
         f"Simulated data (sim_world), {result.duration_s:.0f} s of feed at "
         f"{f['feed_setpoint_kg_h']:.0f} kg/h set-point, belt {f['belt_speed_m_s']} m/s, "
         f"policy: eject {s.eject}. Machine: {machine}.",
-        "These are figures on generated data, not the seed papers' real-ore results.",
+        "These are figures on generated data, not the real-ore results of the published trials "
+        "(docs/references.md).",
         "",
         "| figure | achieved | ideal separation (perfect information) |",
         "|---|---|---|",
@@ -205,7 +207,7 @@ def print_summary(summary: TrialSummary, report: Path) -> None:
     from rich.table import Table
 
     s, f = summary.score, summary.cell_figures
-    table = Table(title="Simulated sorting trial (generated data, not the seeds' real ore)")
+    table = Table(title="Simulated sorting trial (generated data, not real ore)")
     table.add_column("figure")
     table.add_column("achieved", justify="right")
     table.add_column("ideal separation", justify="right")

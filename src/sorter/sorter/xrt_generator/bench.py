@@ -1,8 +1,9 @@
 """`sorter xray bench`: rendering speed against real time, and against direct integration.
 
-The frame is FINDINGS' benchmark: a 1.2 m belt at 0.8 mm pixels (1,500 pixels across) and
-2,000 lines, covered by the cell's feed. Real time for that belt at 3 m/s is 1,500 px x
-3,750 lines/s = 5.6 Mpx/s per channel. Timed on this process's one thread (numpy
+The frame is the one the renderer design was first timed on (4.2-4.4 Mpx/s per channel, one
+core of the 2-core development VM, ~1,800 particles): a 1.2 m belt at 0.8 mm pixels (1,500
+pixels across) and 2,000 lines, covered by the cell's feed. Real time for that belt at 3 m/s
+is 1,500 px x 3,750 lines/s = 5.6 Mpx/s per channel. Timed on this process's one thread (numpy
 element-wise work; no BLAS in the timed paths), best of `repeats`:
 
 - frame render: paste the particles' basis maps, table lookup of the rock pixels, compound-

@@ -74,7 +74,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_rtable(args: argparse.Namespace) -> int:
-    from sorter.xrt_generator.calibrate import findings_r_table
+    from sorter.xrt_generator.calibrate import reference_r_table
     from sorter.xrt_generator.materials import Material, library_for_cell
     from sorter.xrt_generator.model import XraySetup, build_model
 
@@ -85,7 +85,7 @@ def cmd_rtable(args: argparse.Namespace) -> int:
     print(f"R = a_L / a_H at a_H = {args.a_high} (direct spectral integration), "
           f"{cell['cell']['name']}")
     print(f"{'material':14s} {'generator':>9s} {'reference':>9s} {'diff':>7s}")
-    for name, (ours, theirs) in findings_r_table(model, library, args.a_high).items():
+    for name, (ours, theirs) in reference_r_table(model, library, args.a_high).items():
         print(f"{name:14s} {ours:9.3f} {theirs:9.3f} {ours - theirs:+7.3f}")
     low, high = model.flat_photons
     snr_low, snr_high = model.flat_snr

@@ -58,7 +58,8 @@ pay_volume_fraction, mass_<mineral>_kg for every mineral of the feed, equivalent
 bbox_h, centroid_x, centroid_y, placement (free | touching | overlapping), layer,
 neighbours (instance ids, ';'-separated). Physical fields are empty for imported images.
 
-Synthetic data is generated, not measured: it is not the seed papers' real XRT data.
+Synthetic data is generated, not measured: it is not the real XRT data of the published trials
+(docs/references.md).
 """
 
 BASE_COLUMNS = [

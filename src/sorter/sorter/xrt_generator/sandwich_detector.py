@@ -16,7 +16,8 @@ Per incident photon of energy E, for a layer of scintillator reached with probab
 A line integrates a Poisson number of photons, so the signal is compound Poisson: its mean is
 sum N(E) m1(E) and its variance sum N(E) m2(E) (Campbell). Taking eps as the deposit of every
 interacting photon leaves out the spread of single deposits; with it the model gives the SNR
-that FINDINGS quotes for this sorter (55 low / 26 high at ~3,500 / ~780 photons), whose
+computed for this sorter before the generator was written (55 low / 26 high at ~3,500 / ~780
+photons per pixel and line: 3 mA, 0.8 mm pixels, 3 m/s), whose
 ratio sqrt(m1^2/m2)/sqrt(N) = 0.93 is the spectral Swank factor alone.
 
 Scintillator light spread between pixels is the renderer's job (sorter.xrt_generator.render).
