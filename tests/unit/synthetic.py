@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PHOTONS_LOW = 3500.0  # FINDINGS photon budget (the cell renders ~3,470: sorter xray rtable)
-PHOTONS_HIGH = 780.0  # FINDINGS photon budget (the cell renders ~770)
+PHOTONS_LOW = 3500.0  # reference photon budget (the cell renders ~3,470: sorter xray rtable)
+PHOTONS_HIGH = 780.0  # reference photon budget (the cell renders ~770)
 
 
 @dataclass

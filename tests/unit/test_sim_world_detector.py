@@ -52,8 +52,9 @@ def test_spec_reads_the_cell():
         dataclasses.replace(SPEC, pixels=0)
 
 
-def test_photon_budget_is_findings():
-    """FINDINGS: ~3,500 / ~780 photons per pixel per line (SNR 55 / 26) at 3 mA, 3 m/s."""
+def test_photon_budget_is_the_reference():
+    """~3,500 / ~780 photons per pixel per line (SNR 55 / 26) at 3 mA, 3 m/s, as computed for
+    this sorter before the generator was written."""
     low, high = MODEL.flat_photons
     assert low == pytest.approx(3500, rel=0.05) and high == pytest.approx(780, rel=0.05)
     snr_low, snr_high = MODEL.flat_snr

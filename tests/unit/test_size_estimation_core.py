@@ -76,7 +76,7 @@ def test_rotated_rectangle():
     diag = math.hypot(length, width) * PX
     assert diag - 0.5 * PX <= m.feret_max_m <= diag + math.sqrt(2) * PX
     assert abs(m.rect_angle_rad - angle) < math.radians(2)  # y axis across, x along
-    # seed 000's area estimate from the rectangle
+    # the OIR method's area estimate from the rectangle (docs/references.md)
     assert m.rect_area_estimate_m2 == pytest.approx(0.86 * m.rect_length_m * m.rect_width_m)
 
 
