@@ -24,7 +24,8 @@ class FeederParameters(ModbusParameters):
     max_feed_rate_kg_h: float = param("mass flow at full drive [kg/h]",
                                       cell="feeder.max_feed_rate_kg_h", min=1.0, max=1e6,
                                       read_only=True)
-    occupancy_limit: float = param("belt area fraction above which the drive is throttled",
+    occupancy_limit: float = param("belt area fraction above which the occupancy ceiling "
+                                   "throttles the drive (feeder/status throttled, WARN)",
                                    cell="feeder.occupancy_limit", min=0.01, max=1.0)
     kp: float = param("proportional gain [drive per relative error]", cell="feeder.kp",
                       min=0.0, max=10.0)
@@ -32,6 +33,10 @@ class FeederParameters(ModbusParameters):
                       min=0.0, max=10.0)
     control_rate_hz: float = param("control loop rate [Hz]", cell="feeder.control_rate_hz",
                                    min=0.5, max=200.0, read_only=True)
+    saturation_fault_s: float = param(
+        "drive at full with the flow still short this long is a fault: feeder/status "
+        "saturated, ERROR on /diagnostics [s]", cell="feeder.saturation_fault_s", min=0.5,
+        max=600.0)
     flow_filter_time_constant_s: float = param("low-pass on the measured mass flow [s]",
                                                default=1.0, min=0.01, max=60.0)
 
@@ -39,7 +44,8 @@ class FeederParameters(ModbusParameters):
         """The loop configuration (FeederConfig refuses a set-point above the maximum)."""
         return FeederConfig(feed_rate_kg_h=self.feed_rate_kg_h,
                             max_feed_rate_kg_h=self.max_feed_rate_kg_h,
-                            occupancy_limit=self.occupancy_limit, kp=self.kp, ki=self.ki)
+                            occupancy_limit=self.occupancy_limit, kp=self.kp, ki=self.ki,
+                            saturation_fault_s=self.saturation_fault_s)
 
     def check(self) -> None:
         self.feeder_config()
