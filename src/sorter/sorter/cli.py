@@ -89,7 +89,7 @@ def cmd_params(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from sorter.bench import main as bench_main
+    from sorter.bench.run import main as bench_main
 
     return bench_main(args)
 

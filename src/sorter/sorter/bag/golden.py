@@ -95,14 +95,13 @@ def write_golden_bag(cell: dict, bag_dir: Path, spec: GoldenSpec) -> dict[str, i
     import numpy as np
     from rclpy.serialization import serialize_message
 
+    from sorter.belt.adapters import belt_state_msg
     from sorter.belt.core import EncoderSpeedEstimator
     from sorter.common import qos
-    from sorter.common.timeutil import to_time_msg
     from sorter.sim_world.line_scanner import ReferenceKind
     from sorter.sim_world.world import world_from_cell
     from sorter.xrt_acquisition.adapters import strip_to_msg
     from sorter.xrt_acquisition.core import FlatFieldCorrector, RawStrip, StripValidator
-    from sorter_interfaces.msg import BeltState
 
     det, belt, sim = cell["detector"], cell["belt"], cell["sim"]
     world = world_from_cell(cell, spec.seed, start_time_s=spec.start_time_s)
@@ -153,13 +152,7 @@ def write_golden_bag(cell: dict, bag_dir: Path, spec: GoldenSpec) -> dict[str, i
             estimate = estimator.update(sample.stamp_s, sample.position_m)
             if not recording:
                 continue
-            msg = BeltState()
-            msg.header.stamp = to_time_msg(sample.stamp_s)
-            msg.header.frame_id = "belt"
-            msg.encoder_position_m = float(sample.position_m)
-            msg.speed_m_s = float(estimate) if estimate is not None else 0.0
-            msg.speed_setpoint_m_s = speed
-            msg.running = bool(msg.speed_m_s > 1e-3)
+            msg = belt_state_msg(sample.stamp_s, sample.position_m, estimate, speed)
             writer.write(BELT_TOPIC, log_ns, serialize_message(msg))
         for rendered in world.pop_strips():
             if tail_end is not None:

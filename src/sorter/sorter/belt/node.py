@@ -15,6 +15,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from std_msgs.msg import Float64
 
 from sorter import topics
+from sorter.belt.adapters import belt_state_msg
 from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
 from sorter.belt.drivers import DRIVERS
 from sorter.belt.parameters import BeltParameters
@@ -22,7 +23,6 @@ from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
 from sorter.common.node_utils import answer_setpoint, guarded, run_node
 from sorter.common.ros_parameters import bind_parameters, set_parameter
-from sorter.common.timeutil import to_time_msg
 from sorter_interfaces.msg import BeltState
 from sorter_interfaces.srv import SetBeltSpeed
 
@@ -108,13 +108,8 @@ class BeltNode(LifecycleNode):
         self.next_state_s = max(
             self.next_state_s + self.state_period_s, stamp_s - 0.5 * self.state_period_s
         )
-        msg = BeltState()
-        msg.header.stamp = to_time_msg(stamp_s)
-        msg.header.frame_id = "belt"
-        msg.encoder_position_m = float(encoder_m)
-        msg.speed_m_s = float(speed) if speed is not None else 0.0
-        msg.speed_setpoint_m_s = self.params.speed_setpoint_m_s if self.active else 0.0
-        msg.running = bool(msg.speed_m_s > 1e-3)
+        msg = belt_state_msg(stamp_s, encoder_m, speed,
+                             self.params.speed_setpoint_m_s if self.active else 0.0)
         self.state_pub.publish(msg)
         self.diag.set_value("speed_m_s", msg.speed_m_s)
 

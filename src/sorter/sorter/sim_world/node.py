@@ -27,6 +27,7 @@ from rclpy.node import Node
 from std_msgs.msg import Empty, Float64
 
 from sorter import topics
+from sorter.belt.adapters import belt_state_msg
 from sorter.cell.description import default_cell_path, load_cell
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
@@ -201,13 +202,9 @@ class SimWorldNode(Node):
 
     def _publish_encoder(self, latch_s: float) -> None:
         sample = self.world.encoder_sample(latch_s)
-        msg = BeltState()
-        msg.header.stamp = to_time_msg(sample.stamp_s)
-        msg.header.frame_id = FRAME
-        msg.encoder_position_m = float(sample.position_m)
-        msg.speed_m_s = 0.0  # an encoder gives position only; the belt node derives speed
-        msg.speed_setpoint_m_s = float(sample.speed_setpoint_m_s)
-        msg.running = bool(sample.running)
+        # an encoder gives position only (speed 0); the belt node derives speed
+        msg = belt_state_msg(sample.stamp_s, sample.position_m, 0.0, sample.speed_setpoint_m_s,
+                             running=sample.running, frame_id=FRAME)
         self.pub_encoder.publish(msg)
 
     @guarded("outcomes")
