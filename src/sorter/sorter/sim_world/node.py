@@ -31,7 +31,6 @@ from sorter.belt.adapters import belt_state_msg
 from sorter.cell.description import default_cell_path, load_cell
 from sorter.common import qos
 from sorter.common.diagnostics import NodeDiagnostics
-from sorter.common.images import array_to_image
 from sorter.common.node_utils import guarded, run_node
 from sorter.common.ros_parameters import bind_parameters
 from sorter.common.timeutil import to_time_msg
@@ -42,6 +41,7 @@ from sorter.sim_world.parameters import SimWorldParameters
 from sorter.sim_world.strip_render import RenderedStrip
 from sorter.sim_world.world import World, world_from_cell
 from sorter.xrt_acquisition.adapters import strip_to_msg
+from sorter.xrt_acquisition.core import RawStrip
 from sorter_interfaces.msg import (
     BeltState,
     EjectCommand,
@@ -255,18 +255,12 @@ class SimWorldNode(Node):
         low, high = self.world.detector.reference(kind, int(request.lines))
         speed = self.world.speed_m_s
         pitch = float(self.world.config.detector.pixel_pitch_m)
-        strip = response.strip
-        stamp = to_time_msg(now)
-        strip.header.stamp = stamp
-        strip.header.frame_id = FRAME
-        strip.strip_index = 0  # references are not part of the strip sequence
-        strip.encoder_position_m = float(self.world.encoder_sample().position_m)
-        strip.line_pitch_m = pitch
-        strip.line_period_s = pitch / speed if speed > 0.0 else 0.0
-        strip.pixel_pitch_m = pitch
-        strip.corrected = False
-        strip.low = array_to_image(low, "mono16", stamp, FRAME)
-        strip.high = array_to_image(high, "mono16", stamp, FRAME)
+        reference = RawStrip(
+            index=0,  # references are not part of the strip sequence
+            stamp_s=now, encoder_m=self.world.encoder_sample().position_m, line_pitch_m=pitch,
+            line_period_s=pitch / speed if speed > 0.0 else 0.0, low=low, high=high)
+        response.strip = strip_to_msg(reference, low, high, pitch, corrected=False,
+                                      frame_ids=(FRAME, FRAME))
         response.success = True
         response.message = f"{kind.name} reference, mean of {request.lines} lines (1 row)"
         return response
