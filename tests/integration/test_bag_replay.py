@@ -1,11 +1,14 @@
 """Bags against real processes: the golden bag replayed into the real segmentation ->
 classification -> size_estimation -> ejector nodes (online regression), a bag written the way
-`ros2 bag record -s mcap` writes it played here, the player's options, and the recorder
-(byte-exact, and repaired after a SIGKILL)."""
+`ros2 bag record -s mcap` writes it played here, one as rosbag2's writer API writes it (relative
+names, a type not installed here) played whole to a subscriber that was already running, the
+player's options and ROS arguments, and the recorder (byte-exact, and repaired after a
+SIGKILL)."""
 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +28,7 @@ from sorter.bag.regression import (
     online_outcomes,
 )
 from sorter.bag.repair import repair
-from tests.bagutil import T0_NS, write_ros2_style_bag
+from tests.bagutil import T0_NS, write_ros2_style_bag, write_rosbag2_api_style_bag
 from tests.integration.rosutil import Probe
 
 pytestmark = pytest.mark.integration
@@ -170,6 +173,67 @@ def test_a_bag_as_ros2_bag_record_writes_it_plays_here(ros_domain, tmp_path) -> 
     assert note[0][1].data == "hello"
     span = belt[-1][0] - belt[0][0]
     assert 0.85 < span < 1.5, f"49 intervals of 20 ms took {span:.3f} s"
+
+
+def test_a_bag_as_rosbag2_writes_it_plays_whole_to_a_running_subscriber(ros_domain, tmp_path
+                                                                       ) -> None:
+    """Relative topic names, /events/write_split of a type not installed here, a `pkg/Type`
+    type: the rest plays, the unknown topic is skipped with one warning, and the subscriber
+    that was running before the player gets every message, the first ones included (the
+    player waits for discovery by default). The tool's --remap does not reach rcl."""
+    from std_msgs.msg import String
+
+    from sorter_interfaces.msg import BeltState
+
+    bag = write_rosbag2_api_style_bag(tmp_path / "api", count=40)
+    recorded = [m.data for m in BagReader(bag).messages(["belt/state"])]
+    probe = Probe("api_bag_probe")
+    try:
+        belt, _s1 = subscribe(probe, BeltState, "/belt/state", raw=True)
+        note, _s2 = subscribe(probe, String, "/replayed/note")
+        # The default wait, given more room on a loaded machine: it ends once matched.
+        player = sorter_cli("bag", "play", str(bag), "--remap", "note:=/replayed/note",
+                            "--wait-for-discovery", "15")
+        probe.wait_for(lambda: player.poll() is not None, 60, "the player to finish")
+        out = finish(player)
+        assert player.returncode == 0, out
+        # Every message was acknowledged before the player exited: it only has to be taken.
+        probe.wait_until(lambda: len(belt) >= 40 and note, 5)
+    finally:
+        probe.close()
+    assert len(belt) == 40, f"{len(belt)} of 40 belt states arrived:\n{out}"
+    assert same_cdr(recorded, [data for _t, data in belt]), out
+    assert [n.data for _t, n in note] == ["hello"], out
+    assert out.count("skipping topic /events/write_split") == 1, out
+    assert "rosbag2_interfaces/msg/WriteSplitEvent is not installed" in out
+    assert "deprecated" not in out and "Found remap rule" not in out, out
+    waited = re.search(r"discovery: (\d+) subscription\(s\) matched in ([\d.]+) s", out)
+    assert waited and int(waited[1]) >= 2 and float(waited[2]) < 15, out  # ended by the match
+    assert "played 41 messages" in out, out
+
+
+def test_ros_arguments_reach_the_player_node_and_nothing_else_does(ros_domain, tmp_path
+                                                                  ) -> None:
+    """--ros-args -r __ns:=/robot puts the player in /robot, where the bag's relative `note`
+    resolves to /robot/note (as with ros2 bag play); the absolute /events/... is untouched."""
+    from std_msgs.msg import String
+
+    bag = write_rosbag2_api_style_bag(tmp_path / "api", count=2)
+    probe = Probe("ros_args_probe")
+    try:
+        note, _s = subscribe(probe, String, "/robot/note")
+        player = sorter_cli("bag", "play", str(bag), "--topics", "/note",
+                            "--wait-for-subscribers", "20", "--ros-args", "-r", "__ns:=/robot")
+        probe.wait_for(lambda: player.poll() is not None, 60, "the player to finish")
+        out = finish(player)
+        probe.wait_until(lambda: bool(note), 5)
+    finally:
+        probe.close()
+    assert player.returncode == 0 and [n.data for _t, n in note] == ["hello"], out
+    assert "playing" in out and "/robot/note" in out and "deprecated" not in out, out
+    bad = finish(sorter_cli("bag", "play", str(bag), "--ros-args", "--no-such-ros-arg"))
+    assert "ROS arguments '--no-such-ros-arg' refused by rcl" in bad, bad
+    assert "Traceback" not in bad, bad
 
 
 def test_player_rate_offset_filter_remap_clock_and_loop(ros_domain, tmp_path) -> None:

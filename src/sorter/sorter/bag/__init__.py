@@ -1,4 +1,4 @@
-"""rosbag2-compatible recording and replay (issue 5), without rosbag2.
+"""rosbag2-compatible recording and replay, without rosbag2.
 
 `ros2 bag` cannot be installed from the wheels, yet a plant engineer records bags on the machine
 and replays them at a desk, and regressions are caught by replaying golden bags. This package
@@ -16,6 +16,7 @@ ROS-free modules (plain Python, importable without a ROS environment):
 - :mod:`~sorter.bag.repair`      rebuild metadata.yaml (and salvage files) after a crash
 - :mod:`~sorter.bag.loss`        loss accounting from publication sequence numbers
 - :mod:`~sorter.bag.info`        `sorter bag info`
+- :mod:`~sorter.bag.rosargs`     ROS arguments kept apart from the tool's own for rclpy.init
 
 ROS modules (rclpy): :mod:`~sorter.bag.recorder`, :mod:`~sorter.bag.player`; and the
 regression tooling :mod:`~sorter.bag.golden` / :mod:`~sorter.bag.regression`, which need the

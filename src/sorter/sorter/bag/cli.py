@@ -15,6 +15,8 @@ from typing import Any
 
 from sorter.bag.errors import BagError
 
+DEFAULT_DISCOVERY_WAIT_S = 2.0  # sorter.bag.player's default, without importing rclpy here
+
 
 def _size(text: str) -> int:
     """'500M', '2G', '1048576' -> bytes."""
@@ -26,6 +28,16 @@ def _size(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 500M, 2G)") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be >= 0")
+    return value
 
 
 def add_bag_parser(sub: Any) -> None:
@@ -56,6 +68,9 @@ def add_bag_parser(sub: Any) -> None:
     rec.add_argument("--max-duration", type=float, default=0.0,
                      help="stop after this many seconds (default: until Ctrl-C)")
     rec.add_argument("--stats", help="write the recording figures (JSON) here at the end")
+    rec.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[], dest="ros_args",
+                     metavar="ARG", help="ROS arguments for the recorder node (-r, --log-level, "
+                                         "...); everything after it is ROS's, so put it last")
     rec.add_argument("--nice", type=int, default=-10,
                      help="scheduling priority to take where permitted (default -10; 0 keeps "
                           "it): a starved recorder misses samples keep-last publishers drop")
@@ -76,7 +91,16 @@ def add_bag_parser(sub: Any) -> None:
     play.add_argument("--delay", type=float, default=0.0, help="seconds to wait before play")
     play.add_argument("--wait-for-subscribers", type=float, nargs="?", const=30.0,
                       default=0.0, metavar="TIMEOUT",
-                      help="wait until every topic's subscribers are matched (default 30 s)")
+                      help="wait until every topic has a matched subscriber, and fail if none "
+                           "comes within TIMEOUT (default 30 s)")
+    play.add_argument("--wait-for-discovery", type=_seconds, default=DEFAULT_DISCOVERY_WAIT_S,
+                      metavar="SECONDS",
+                      help="before playing, wait at most this long for the subscribers already "
+                           "running to be matched (ends as soon as every topic is); 0 starts at "
+                           f"once (default {DEFAULT_DISCOVERY_WAIT_S:g})")
+    play.add_argument("--ros-args", nargs=argparse.REMAINDER, default=[], dest="ros_args",
+                      metavar="ARG", help="ROS arguments for the player node (-r, --log-level, "
+                                          "...); everything after it is ROS's, so put it last")
 
     rep = verbs.add_parser("repair", help="rebuild metadata.yaml after a crash")
     rep.add_argument("bag", help="bag folder")
@@ -104,6 +128,7 @@ def add_bag_parser(sub: Any) -> None:
 
 def _record(args: argparse.Namespace) -> int:
     from sorter.bag.recorder import RecordOptions, parse_topics, record_main
+    from sorter.bag.rosargs import tool_ros_arguments
     from sorter.bag.writer import WriterOptions
 
     if not args.topics and not args.all:
@@ -118,18 +143,21 @@ def _record(args: argparse.Namespace) -> int:
                              compression=args.compression, chunk_size=args.chunk_size,
                              flush_interval_s=args.flush_interval,
                              metadata_version=args.metadata_version))
-    return record_main(output, options, args.stats, nice=args.nice)
+    return record_main(output, options, args.stats, nice=args.nice,
+                       ros_args=tool_ros_arguments(args.ros_args))
 
 
 def _play(args: argparse.Namespace) -> int:
     from sorter.bag.player import PlayOptions, parse_remaps, play_main
+    from sorter.bag.rosargs import tool_ros_arguments
 
     options = PlayOptions(
         rate=args.rate, loop=args.loop, start_offset_s=args.start_offset, topics=args.topics,
         exclude=args.exclude, remaps=parse_remaps(args.remap), clock_hz=args.clock,
         qos_depth=args.qos_depth, delay_s=args.delay,
-        wait_for_subscribers_s=args.wait_for_subscribers)
-    return play_main(args.bag, options)
+        wait_for_subscribers_s=args.wait_for_subscribers,
+        wait_for_discovery_s=args.wait_for_discovery)
+    return play_main(args.bag, options, ros_args=tool_ros_arguments(args.ros_args))
 
 
 def _repair(args: argparse.Namespace) -> int:

@@ -15,15 +15,19 @@ any AMENT_PREFIX_PATH entry), the same files rosbag2 reads; the RIHS01 type hash
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sorter.bag.errors import BagError
 
 DELIMITER = "=" * 80 + "\n"
+_NAME_PART = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 PRIMITIVES = frozenset({
     "bool", "byte", "char", "float32", "float64", "int8", "uint8", "int16", "uint16",
     "int32", "uint32", "int64", "uint64", "string", "wstring",
@@ -40,18 +44,56 @@ class MessageDefinition:
 
 
 def split_type_name(type_name: str) -> tuple[str, str, str]:
-    """'pkg/msg/Type' or 'pkg/Type' -> (pkg, 'msg', Type); BagError for anything else."""
-    parts = type_name.split("/")
-    if len(parts) == 2 and all(parts):
-        return parts[0], "msg", parts[1]
-    if len(parts) == 3 and all(parts):
+    """'pkg/msg/Type' or the older 'pkg/Type' spelling (ROS 1, early rosbag2 bags) ->
+    (pkg, 'msg', Type); BagError for anything else. Each part must be a name (letters, digits,
+    underscores), so a type string from a bag can never reach the import system as a path."""
+    parts = str(type_name).strip().split("/")
+    if len(parts) == 2:
+        parts.insert(1, "msg")
+    if len(parts) == 3 and all(_NAME_PART.fullmatch(part) for part in parts):
         return parts[0], parts[1], parts[2]
-    raise BagError(f"message type {type_name!r} is not of the form pkg/msg/Type")
+    raise BagError(f"message type {type_name!r} is not of the form pkg/msg/Type (or pkg/Type)")
 
 
 def full_type_name(type_name: str) -> str:
     pkg, ns, name = split_type_name(type_name)
     return f"{pkg}/{ns}/{name}"
+
+
+def normal_type_name(type_name: str) -> str:
+    """The pkg/msg/Type spelling of a type as a bag names it; a malformed name is returned as
+    is (whoever needs the class then says what is wrong with it)."""
+    try:
+        return full_type_name(type_name)
+    except BagError:
+        return type_name
+
+
+def message_class(type_name: str) -> Any:
+    """The Python class of a message type (pkg/msg/Type or pkg/Type); BagError saying why if
+    it is malformed, not installed here, or not a message (a service, say)."""
+    pkg, ns, name = split_type_name(type_name)
+    full = f"{pkg}/{ns}/{name}"
+    try:
+        module = importlib.import_module(f"{pkg}.{ns}")
+    except ImportError as err:
+        raise BagError(f"message type {full} is not installed here ({err})") from None
+    except Exception as err:  # noqa: BLE001 - a broken package must not take the caller down
+        raise BagError(f"message type {full} cannot be imported "
+                       f"({type(err).__name__}: {err})") from None
+    cls = getattr(module, name, None)
+    if not isinstance(cls, type):
+        raise BagError(f"message type {full} is not installed here (package {pkg!r} has no "
+                       f"{ns} {name!r})")
+    try:
+        from rclpy.type_support import check_is_valid_msg_type
+
+        check_is_valid_msg_type(cls)
+    except ImportError:  # no rclpy: the class is what was asked for; its user needs rclpy
+        pass
+    except Exception as err:  # noqa: BLE001 - type support missing, or a service/action
+        raise BagError(f"{full} is not a usable message type ({err})") from None
+    return cls
 
 
 def share_dirs() -> list[Path]:

@@ -53,9 +53,11 @@ def bag_info(path: str | Path) -> dict[str, Any]:
 
 
 def _stamp(ns: int) -> str:
-    seconds = ns / 1e9
+    """Local date and time to the millisecond, then seconds since the epoch; both from the
+    integer (a float of ~1.7e18 ns rounds to the next second)."""
+    seconds, rest = divmod(int(ns), 1_000_000_000)
     return time.strftime("%b %d %Y %H:%M:%S", time.localtime(seconds)) + \
-        f".{int(ns % 1_000_000_000 / 1e6):03d} ({seconds:.3f})"
+        f".{rest // 1_000_000:03d} ({seconds}.{rest // 1_000_000:03d})"
 
 
 def _human(n: float) -> str:

@@ -1,9 +1,9 @@
 """Loss accounting from publication sequence numbers (ROS-free).
 
 Why: the middleware's own `message_lost` event reported 0 while 1,771 messages were missing in
-a burst (FINDINGS). Every DDS writer numbers its samples 1, 2, 3...; rclpy hands that number to
-the subscriber (MessageInfo ``publication_sequence_number``), so a gap in it is a message the
-publisher sent and the recorder never got.
+a burst (measured on this cell). Every DDS writer numbers its samples 1, 2, 3...; rclpy hands
+that number to the subscriber (MessageInfo ``publication_sequence_number``), so a gap in it is
+a message the publisher sent and the recorder never got.
 
 rclpy does not say which publisher a sample came from. With one publisher on a topic the count
 is exact. With several, each sample is attributed to the publisher stream whose last number

@@ -14,24 +14,43 @@ How it plays, and why:
   durability, deadline, lifespan, liveliness), with a history depth of the player's own
   (remote publishers' depths are not known to the recorder);
 * start offset, loop, topic filter and remaps as ``ros2 bag play`` has them. Looping jumps
-  ``/clock`` back to the start at each pass, as rosbag2 does.
+  ``/clock`` back to the start at each pass, as rosbag2 does;
+* topics are published on the name as recorded: a relative name (``topic``, as rosbag2's
+  writer API allows) resolves in the player's namespace, ``/topic`` with the default one;
+  filters and remaps take either spelling;
+* a topic that cannot be published here (its message type is not installed, e.g. the
+  ``/events/write_split`` of ``ros2 bag record`` bags; not CDR; an invalid name) is skipped
+  with one warning and the rest plays, as ``ros2 bag play`` does;
+* discovery: messages sent before a subscriber is matched are lost to it, and discovering the
+  processes already running takes from a few ms to a few hundred ms (seconds, right after
+  another participant of the same domain went away). So by default play starts once every
+  topic has a matched subscriber and every subscriber the graph shows is matched, or after
+  ``wait_for_discovery_s`` (2 s) at most; ``wait_for_subscribers_s`` instead insists, and fails
+  when the subscribers do not come.
 """
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sorter.bag.definitions import message_class
 from sorter.bag.errors import BagError
+from sorter.bag.metadata import TopicInfo
 from sorter.bag.qos_yaml import INFINITE_NS, QosRecord
-from sorter.bag.reader import BagReader, absolute_topic
-from sorter.bag.recorder import message_class
+from sorter.bag.reader import BagReader, absolute_topic, compile_regex
+from sorter.bag.rosargs import init_rclpy
 
 NODE_NAME = "sorter_bag_player"
+DEFAULT_DISCOVERY_WAIT_S = 2.0
+POLL_S = 0.02   # how often the wait looks at the matches and the graph
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -39,22 +58,29 @@ class PlayOptions:
     rate: float = 1.0
     loop: bool = False
     start_offset_s: float = 0.0
-    topics: list[str] | None = None            # None: all
-    exclude: str | None = None                 # regex on the bag's topic name
-    remaps: dict[str, str] = field(default_factory=dict)
+    topics: list[str] | None = None            # None: all; 'topic' or '/topic'
+    exclude: str | None = None                 # regex on the topic name (either spelling)
+    remaps: dict[str, str] = field(default_factory=dict)   # fully qualified names
     clock_hz: float = 0.0                      # 0: no /clock
     qos_depth: int = 100
     delay_s: float = 0.0
-    wait_for_subscribers_s: float = 0.0        # 0: do not wait
+    wait_for_subscribers_s: float = 0.0        # 0: do not insist on subscribers
+    wait_for_discovery_s: float = DEFAULT_DISCOVERY_WAIT_S   # 0: start at once
     node_name: str = NODE_NAME
 
     def __post_init__(self) -> None:
         if not self.rate > 0:
             raise BagError(f"rate must be > 0, got {self.rate}")
-        if self.start_offset_s < 0 or self.delay_s < 0 or self.clock_hz < 0:
-            raise BagError("start offset, delay and clock rate must be >= 0")
+        if not all(v >= 0 for v in (self.start_offset_s, self.delay_s, self.clock_hz,
+                                    self.wait_for_subscribers_s, self.wait_for_discovery_s)):
+            raise BagError("start offset, delay, clock rate and wait times must be >= 0")
         if self.qos_depth < 1:
             raise BagError("qos depth must be >= 1")
+        self._exclude = compile_regex(self.exclude, "--exclude")
+
+    def excluded(self, name: str, spellings: list[str]) -> bool:
+        return self._exclude is not None and any(
+            self._exclude.search(n) for n in (name, *spellings))
 
 
 @dataclass
@@ -122,40 +148,104 @@ def playback_qos(profiles: list[QosRecord], depth: int) -> Any:
     return qos
 
 
+@dataclass(frozen=True)
+class PlannedTopic:
+    """A topic that will be played, and how."""
+
+    name: str          # fully qualified, as filters, remaps and the stats name it
+    publish_as: str    # the remap target, else the name as recorded (may be relative)
+    info: TopicInfo    # type (pkg/msg/Type), offered QoS, count
+    msg_class: Any
+    remapped: bool = False
+
+
+@dataclass
+class PlaybackPlan:
+    topics: list[PlannedTopic]
+    skipped: dict[str, str]   # topic -> why it cannot be played here
+
+
+def plan_playback(reader: BagReader, options: PlayOptions,
+                  log: Callable[[str], None] = print) -> PlaybackPlan:
+    """What of the bag is played (no middleware needed): the topic filter and --exclude, with
+    either spelling of a name; the remaps; and each topic that cannot be published here
+    (type not installed, not CDR, recorded twice with different types) set aside with its
+    reason. BagError if a filter or remap names no topic of the bag, or nothing is left."""
+    chosen = reader.select(options.topics)
+    chosen = [t for t in chosen if not options.excluded(t, reader.recorded_names[t])]
+    if options.clock_hz > 0 and "/clock" in chosen:
+        log("the bag has its own /clock: not played, --clock publishes the bag's time")
+        chosen = [t for t in chosen if t != "/clock"]
+    if not chosen:
+        raise BagError(f"no topic of {reader.path} left to play after the filters")
+    for source in options.remaps:
+        if source not in reader.topic_types():
+            raise BagError(f"remap source {source!r} is not a topic of {reader.path} "
+                           f"(topics: {', '.join(reader.topic_types())})")
+    planned: list[PlannedTopic] = []
+    skipped: dict[str, str] = {}
+    for topic in chosen:
+        info = reader.topic(topic)
+        if topic in reader.conflicts:
+            skipped[topic] = reader.conflicts[topic]
+            continue
+        if info.serialization_format != "cdr":
+            skipped[topic] = (f"serialization {info.serialization_format!r} cannot be "
+                              "published as is (only cdr)")
+            continue
+        try:
+            msg_class = message_class(info.type)
+        except BagError as err:
+            skipped[topic] = str(err)
+            continue
+        spellings = reader.recorded_names[topic]
+        # As recorded: a relative name resolves in the node's namespace, as rosbag2 has it.
+        target = options.remaps.get(topic) or (spellings[0] if len(spellings) == 1 else topic)
+        planned.append(PlannedTopic(topic, target, info, msg_class, topic in options.remaps))
+    if not planned:
+        raise BagError(f"no topic of {reader.path} can be played here: "
+                       + "; ".join(f"{t}: {r}" for t, r in skipped.items()))
+    return PlaybackPlan(planned, skipped)
+
+
 class Player:
     """Publishes a bag. Construct inside an rclpy context; call play()."""
 
-    def __init__(self, bag: str, options: PlayOptions, log: Callable[[str], None] = print
-                 ) -> None:
+    def __init__(self, bag: str, options: PlayOptions, log: Callable[[str], None] = print,
+                 warn: Callable[[str], None] = _warn) -> None:
         import rclpy
         from rosgraph_msgs.msg import Clock
 
         self.reader = BagReader(bag)
         self.options = options
         self.log = log
-        chosen = self.reader.select(options.topics)
-        if options.exclude:
-            chosen = [t for t in chosen if not re.search(options.exclude, t)]
-        if options.clock_hz > 0 and "/clock" in chosen:
-            log("the bag has its own /clock: not played, --clock publishes the bag's time")
-            chosen = [t for t in chosen if t != "/clock"]
-        if not chosen:
-            raise BagError(f"no topic of {bag} left to play after the filters")
-        for source in options.remaps:
-            if source not in self.reader.topic_types():
-                raise BagError(f"remap source {source!r} is not a topic of {bag}")
-        self.topics = chosen
+        self.warn = warn
+        self._insist = False   # waiting for subscribers is a must (--wait-for-subscribers)
+        plan = plan_playback(self.reader, options, log)
+        self.skipped = dict(plan.skipped)
         self.node = rclpy.create_node(options.node_name)
         self.publishers: dict[str, Any] = {}
-        for topic in chosen:
-            info = self.reader.metadata.topic(topic)
-            if info.serialization_format != "cdr":
-                raise BagError(f"{topic}: serialization {info.serialization_format!r} cannot be "
-                               "published as is (only cdr)")
-            target = options.remaps.get(topic, topic)
-            self.publishers[topic] = self.node.create_publisher(
-                message_class(info.type), target,
-                playback_qos(info.offered_qos, options.qos_depth))
+        try:
+            for topic in plan.topics:
+                try:
+                    self.publishers[topic.name] = self.node.create_publisher(
+                        topic.msg_class, topic.publish_as,
+                        playback_qos(topic.info.offered_qos, options.qos_depth))
+                except Exception as err:  # noqa: BLE001 - rclpy's invalid-name, rcl errors
+                    if topic.remapped:
+                        raise BagError(f"remap target {topic.publish_as!r} of {topic.name} "
+                                       f"cannot be published on: {err}") from None
+                    self.skipped[topic.name] = (f"cannot publish on {topic.publish_as!r} "
+                                                f"({type(err).__name__}: {err})")
+            if not self.publishers:
+                raise BagError(f"no topic of {bag} can be played here: " + "; ".join(
+                    f"{t}: {r}" for t, r in self.skipped.items()))
+            for name, reason in self.skipped.items():
+                warn(f"warning: skipping topic {name}: {reason}")
+        except BaseException:
+            self.node.destroy_node()
+            raise
+        self.topics = list(self.publishers)
         self.clock_pub = None
         self._clock_cls = Clock
         if options.clock_hz > 0:
@@ -166,7 +256,7 @@ class Player:
             self.clock_pub = self.node.create_publisher(
                 Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
         self._last_clock_ns = -1
-        self.published = {t: 0 for t in chosen}
+        self.published = {t: 0 for t in self.topics}
 
     # -- clock ------------------------------------------------------------------------------
     def _publish_clock(self, bag_ns: int, allow_back: bool = False) -> None:
@@ -177,31 +267,63 @@ class Player:
         self.clock_pub.publish(msg)
         self._last_clock_ns = int(bag_ns)
 
-    def _wait_for_subscribers(self, stop: Callable[[], bool]) -> None:
-        """Until every publisher is matched with every subscription the graph shows for its
-        topic (and at least one), so the first messages are not sent into the void."""
-        timeout = self.options.wait_for_subscribers_s
-        pubs = list(self.publishers.values()) + ([self.clock_pub] if self.clock_pub else [])
-        deadline = time.monotonic() + timeout
-        start_ns = self.reader.metadata.starting_time_ns + int(self.options.start_offset_s * 1e9)
+    def _all_publishers(self) -> list[Any]:
+        return list(self.publishers.values()) + ([self.clock_pub] if self.clock_pub else [])
+
+    def _unmatched(self) -> list[tuple[str, int, int]]:
+        """(topic, matched, subscribers in the graph) of each publisher still to wait for: one
+        not yet matched with every subscriber the graph shows for its topic, or with none at
+        all (/clock, which nobody may need, only when insisting)."""
+        waiting = []
+        for pub in self._all_publishers():
+            matched = pub.get_subscription_count()
+            in_graph = self.node.count_subscribers(pub.topic_name)
+            least = 1 if pub is not self.clock_pub or self._insist else 0
+            if matched < max(least, in_graph):
+                waiting.append((pub.topic_name, matched, in_graph))
+        return waiting
+
+    def _wait_for_matches(self, timeout_s: float, stop: Callable[[], bool]
+                          ) -> list[tuple[str, int, int]]:
+        """Until nothing is left to wait for (see _unmatched), `timeout_s` has passed or stop()
+        is true; returns what is still unmatched. /clock carries the start time meanwhile, so
+        a sim-time node has a time before its first message."""
+        deadline = time.monotonic() + timeout_s
+        start_ns = self.reader.metadata.starting_time_ns + int(
+            round(self.options.start_offset_s * 1e9))
         while not stop():
-            pending = [p.topic_name for p in pubs
-                       if p.get_subscription_count() < max(
-                           1, self.node.count_subscribers(p.topic_name))]
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise BagError(f"no subscriber matched within {timeout:.0f} s on: "
-                               + ", ".join(pending))
+            waiting = self._unmatched()
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0:
+                return waiting
             self._publish_clock(start_ns, allow_back=True)
-            time.sleep(0.05)
+            time.sleep(min(POLL_S, left))
+        return []
+
+    def _wait(self, stop: Callable[[], bool]) -> None:
+        opts = self.options
+        self._insist = opts.wait_for_subscribers_s > 0
+        timeout = opts.wait_for_subscribers_s if self._insist else opts.wait_for_discovery_s
+        if timeout <= 0:
+            return
+        began = time.monotonic()
+        waiting = self._wait_for_matches(timeout, stop)
+        if self._insist and waiting:
+            raise BagError(f"no subscriber matched within {timeout:g} s on: "
+                           + ", ".join(t for t, _m, _g in waiting))
+        matched = sum(p.get_subscription_count() for p in self._all_publishers())
+        self.log(f"discovery: {matched} subscription(s) matched in "
+                 f"{time.monotonic() - began:.2f} s")
+        for topic, got, in_graph in waiting:
+            if in_graph > got:
+                self.warn(f"warning: {topic}: {got} of the {in_graph} subscriber(s) in the "
+                          f"graph matched after {timeout:g} s (incompatible QoS or type?)")
 
     # -- play -------------------------------------------------------------------------------
     def play(self, stop: Callable[[], bool] = lambda: False) -> PlayStats:
         opts = self.options
         started = time.monotonic()
-        if opts.wait_for_subscribers_s > 0:
-            self._wait_for_subscribers(stop)
+        self._wait(stop)
         if opts.delay_s:
             time.sleep(opts.delay_s)
         meta = self.reader.metadata
@@ -254,19 +376,22 @@ class Player:
         self.node.destroy_node()
 
 
-def play_main(bag: str, options: PlayOptions) -> int:
-    """CLI entry: play the bag (until done, or SIGINT/SIGTERM), print what was sent."""
+def play_main(bag: str, options: PlayOptions, ros_args: list[str] | None = None) -> int:
+    """CLI entry: play the bag (until done, or SIGINT/SIGTERM), print what was sent.
+    `ros_args` are the ROS arguments given after --ros-args; the tool's own arguments never
+    reach rcl."""
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
     from sorter.common.node_utils import stop_requested_on_signals
 
-    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    init_rclpy(ros_args, signal_handler_options=SignalHandlerOptions.NO)
     stop_requested = stop_requested_on_signals()
     try:
         player = Player(bag, options, log=lambda m: print(m, flush=True))
         try:
-            print(f"playing {bag}: {', '.join(player.topics)} at rate {options.rate}"
+            names = ", ".join(p.topic_name for p in player.publishers.values())
+            print(f"playing {bag}: {names} at rate {options.rate}"
                   f"{', /clock ' + str(options.clock_hz) + ' Hz' if options.clock_hz else ''}",
                   flush=True)
             stats = player.play(stop_requested)

@@ -18,22 +18,20 @@ How it records, and why:
 
 from __future__ import annotations
 
-import importlib
 import json
-import re
 import resource
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sorter.bag.definitions import MessageDefinition, message_definition
+from sorter.bag.definitions import MessageDefinition, message_class, message_definition
 from sorter.bag.definitions import type_hash as installed_type_hash
 from sorter.bag.errors import BagError
 from sorter.bag.loss import LossAccountant
 from sorter.bag.qos_yaml import INFINITE_NS, QosRecord
-from sorter.bag.reader import absolute_topic
+from sorter.bag.reader import absolute_topic, compile_regex
+from sorter.bag.rosargs import init_rclpy
 from sorter.bag.writer import BagWriter, TopicSpec, WriterOptions
 
 NODE_NAME = "sorter_bag_recorder"
@@ -53,8 +51,11 @@ class RecordOptions:
     node_name: str = NODE_NAME
     writer: WriterOptions = field(default_factory=WriterOptions)
 
+    def __post_init__(self) -> None:
+        self._exclude = compile_regex(self.exclude, "--exclude")
+
     def wants(self, topic: str) -> bool:
-        if self.exclude and re.search(self.exclude, topic):
+        if self._exclude is not None and self._exclude.search(topic):
             return False
         if self.all_topics:
             hidden = any(part.startswith("_") for part in topic.split("/"))
@@ -114,17 +115,6 @@ class RecordStats:
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-def message_class(type_name: str) -> Any:
-    """The Python class of pkg/msg/Type; BagError if its package is not importable."""
-    parts = type_name.split("/")
-    if len(parts) != 3:
-        raise BagError(f"type {type_name!r} is not pkg/msg/Type")
-    try:
-        return getattr(importlib.import_module(f"{parts[0]}.{parts[1]}"), parts[2])
-    except (ImportError, AttributeError) as err:
-        raise BagError(f"message type {type_name} is not installed here ({err})") from None
 
 
 def qos_record(q: Any) -> QosRecord:
@@ -320,15 +310,17 @@ def raise_priority(nice: int) -> str:
 
 
 def record_main(bag: str, options: RecordOptions, stats_path: str | None = None,
-                nice: int = 0) -> int:
-    """CLI entry: record until SIGINT/SIGTERM (or --max-duration), then print the figures."""
+                nice: int = 0, ros_args: list[str] | None = None) -> int:
+    """CLI entry: record until SIGINT/SIGTERM (or --max-duration), then print the figures.
+    `ros_args` are the ROS arguments given after --ros-args (remaps, log level...); the
+    tool's own arguments never reach rcl."""
     print(raise_priority(nice), flush=True)
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
     from sorter.common.node_utils import stop_requested_on_signals
 
-    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
+    init_rclpy(ros_args, signal_handler_options=SignalHandlerOptions.NO)
     stop_requested = stop_requested_on_signals()
     try:
         recorder = Recorder(bag, options, log=lambda m: print(m, flush=True))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def _scan_summary(path: Path) -> FileScan | None:
     return scan
 
 
-def _records(path: Path):
+def _records(path: Path) -> Iterator[tuple[Schema | Channel | Message | None, str | None]]:
     """Schema, Channel and Message records in file order, stopping at the first damaged one;
     yields (record, None) and finally (None, problem-or-None)."""
     with open(path, "rb") as stream:
@@ -181,6 +182,15 @@ def bag_files(bag_dir: Path) -> list[Path]:
     return sorted(Path(bag_dir).glob("*.mcap"), key=_split_index)
 
 
+def _installed_hash(type_name: str) -> str:
+    """The installed type's hash, '' for a type unknown here or spelled oddly (the bag
+    still opens; its player says what is wrong with the type)."""
+    try:
+        return type_hash(type_name) if type_name else ""
+    except BagError:
+        return ""
+
+
 def metadata_from_scans(scans: list[FileScan], version: int = DEFAULT_VERSION,
                         ros_distro: str | None = None) -> BagMetadata:
     """metadata.yaml content from what the files hold."""
@@ -194,8 +204,7 @@ def metadata_from_scans(scans: list[FileScan], version: int = DEFAULT_VERSION,
                     name=channel.topic, type=channel.type,
                     serialization_format=channel.serialization_format,
                     offered_qos=profiles,
-                    type_description_hash=channel.type_hash or type_hash(channel.type)
-                    if channel.type else "",
+                    type_description_hash=channel.type_hash or _installed_hash(channel.type),
                 )
             topic.message_count += channel.count
     return BagMetadata(topics=list(topics.values()), files=[s.info() for s in scans],
