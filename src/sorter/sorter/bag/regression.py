@@ -126,15 +126,19 @@ class OfflinePipeline:
         missing = [n for n in PIPELINE_NODES if n not in params]
         if missing:
             raise BagError(f"parameters for {', '.join(missing)} are missing")
-        from sorter.cell.parameters import parameters_class
+        from sorter.classification.parameters import ClassificationParameters
+        from sorter.ejector.parameters import EjectorParameters
+        from sorter.segmentation.parameters import SegmentationParameters
+        from sorter.size_estimation.parameters import SizeEstimationParameters
 
         # The nodes' own typed parameters and builders: a set the nodes would refuse fails
         # here with the same reason.
-        typed = {n: parameters_class(n).from_values(params[n]) for n in PIPELINE_NODES}
-        self.seg_params = typed["segmentation"]
-        self.classifier = classifier_from_params(typed["classification"])
-        self.sizer = estimator_from_params(typed["size_estimation"])
-        self.scheduler = scheduler_from_params(typed["ejector"])
+        self.seg_params = SegmentationParameters.from_values(params["segmentation"])
+        self.classifier = classifier_from_params(
+            ClassificationParameters.from_values(params["classification"]))
+        self.sizer = estimator_from_params(
+            SizeEstimationParameters.from_values(params["size_estimation"]))
+        self.scheduler = scheduler_from_params(EjectorParameters.from_values(params["ejector"]))
         self.stream = StripStream(self.seg_params)
         self.belt: Any = None
         self.rejected: dict[str, int] = {}
