@@ -124,7 +124,8 @@ def particle_path(sim_driver_nodes: set[str] | frozenset[str] = frozenset()
     for node in ALL_NODES:
         if node.observer:
             continue
-        extra_pub, extra_sub = ((), ())
+        extra_pub: tuple[t.Topic, ...] = ()
+        extra_sub: tuple[t.Topic, ...] = ()
         if node.name in sim_driver_nodes:
             extra_pub, extra_sub = SIM_DRIVER_TOPICS.get(node.name, ((), ()))
         for topic in (*node.publishes, *extra_pub):

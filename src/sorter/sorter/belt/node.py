@@ -95,7 +95,8 @@ class BeltNode(LifecycleNode):
     def on_setpoint(self, msg: Float64) -> None:
         set_parameter(self, "speed_setpoint_m_s", msg.data)
 
-    def on_set_speed(self, request: SetBeltSpeed.Request, response: SetBeltSpeed.Response):
+    def on_set_speed(self, request: SetBeltSpeed.Request, response: SetBeltSpeed.Response
+                     ) -> SetBeltSpeed.Response:
         return answer_setpoint(self, "speed_setpoint_m_s", request.speed_m_s, response, "m/s")
 
     @guarded("encoder")

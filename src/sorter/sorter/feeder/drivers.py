@@ -3,13 +3,20 @@ tray in sim_world; the Modbus driver writes it to the feeder controller's holdin
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from std_msgs.msg import Float64
 
 from sorter import topics
 from sorter.common import qos
 from sorter.common.modbus import ModbusIO, RegisterMap
+
+
+class FeederDriver(Protocol):
+    def connect(self) -> None: ...
+
+    def set_drive(self, drive: float) -> None: ...
 
 
 class SimFeederDriver:
@@ -38,4 +45,6 @@ class ModbusFeederDriver:
         self._io.set_feeder_drive(drive)  # ValueError out of range, ConnectionError no peer
 
 
-DRIVERS = {"sim": SimFeederDriver, "modbus": ModbusFeederDriver}
+DRIVERS: dict[str, Callable[[Any], FeederDriver]] = {
+    "sim": SimFeederDriver, "modbus": ModbusFeederDriver,
+}

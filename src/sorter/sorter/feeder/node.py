@@ -34,11 +34,10 @@ class FeederNode(LifecycleNode):
     def __init__(self) -> None:
         super().__init__("feeder")
         self.diag = NodeDiagnostics(self, "vibratory_feeder")
-        self.controller: FeedController | None = None
-        self.flow: MassFlowFilter | None = None
+        self._controller: FeedController | None = None
+        self._flow: MassFlowFilter | None = None
         self.params = bind_parameters(self, FeederParameters, self._apply,
                                       lambda why: self.diag.reject("parameter", why))
-        assert self.controller is not None and self.flow is not None  # built by _apply
         self.driver = DRIVERS[self.params.driver](self)
         self.occupancy = 0.0
         self.drive = 0.0
@@ -54,15 +53,27 @@ class FeederNode(LifecycleNode):
                             self.on_set_feed_rate)
         self.create_timer(1.0 / self.params.control_rate_hz, self.step)
 
+    @property
+    def controller(self) -> FeedController:
+        if self._controller is None:
+            raise RuntimeError("feed controller not built: parameters not applied")
+        return self._controller
+
+    @property
+    def flow(self) -> MassFlowFilter:
+        if self._flow is None:
+            raise RuntimeError("mass-flow filter not built: parameters not applied")
+        return self._flow
+
     def _apply(self, params: FeederParameters) -> None:
         """Check the whole loop configuration first (FeederConfig refuses a set-point above
         the maximum rate, a bad time constant is refused by a trial filter), then swap it in
         without a bump: the controller keeps its integral and reference."""
         config = params.feeder_config()
         MassFlowFilter(params.flow_filter_time_constant_s)  # raises before anything changes
-        if self.controller is None or self.flow is None:
-            self.controller = FeedController(config)
-            self.flow = MassFlowFilter(params.flow_filter_time_constant_s)
+        if self._controller is None or self._flow is None:
+            self._controller = FeedController(config)
+            self._flow = MassFlowFilter(params.flow_filter_time_constant_s)
             return
         if config.feed_rate_kg_h <= self.controller.config.max_feed_rate_kg_h:
             self.controller.set_setpoint(config.feed_rate_kg_h)
@@ -106,7 +117,8 @@ class FeederNode(LifecycleNode):
     def on_setpoint(self, msg: Float64) -> None:
         set_parameter(self, "feed_rate_kg_h", msg.data)
 
-    def on_set_feed_rate(self, request: SetFeedRate.Request, response: SetFeedRate.Response):
+    def on_set_feed_rate(self, request: SetFeedRate.Request, response: SetFeedRate.Response
+                         ) -> SetFeedRate.Response:
         return answer_setpoint(self, "feed_rate_kg_h", request.feed_rate_kg_h, response, "kg/h")
 
     @guarded("occupancy")

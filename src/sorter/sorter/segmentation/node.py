@@ -56,11 +56,13 @@ class SegmentationNode(Node):
     def on_strip(self, msg: XrtStrip) -> None:
         assert self.stream is not None  # built by bind_parameters
         out, strip, result = self.stream.push(msg)
+        segmenter, pixel_pitch_m = self.stream.segmenter, self.stream.pixel_pitch_m
+        assert segmenter is not None and pixel_pitch_m is not None  # set by the push
         self.pub.publish(out)
         self.particles_out += len(out.particles)
 
         duration = strip.line_period_s * strip.high.shape[0]
-        pixel_area = strip.line_pitch_m * self.stream.pixel_pitch_m
+        pixel_area = strip.line_pitch_m * pixel_pitch_m
         occupancy = BeltOccupancy()
         occupancy.header = msg.header
         occupancy.occupancy = float(result.occupancy)
@@ -70,7 +72,7 @@ class SegmentationNode(Node):
         self.occupancy_pub.publish(occupancy)
 
         self.diag.set_value("particles_published", self.particles_out)
-        for key, value in dataclasses.asdict(self.stream.segmenter.counters).items():
+        for key, value in dataclasses.asdict(segmenter.counters).items():
             self.diag.set_value(key, value)
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import (
+    LifecycleNode,
+    LifecyclePublisher,
+    LifecycleState,
+    TransitionCallbackReturn,
+)
 from sensor_msgs.msg import Image
 
 from sorter import topics
@@ -41,7 +46,9 @@ class XrtAcquisitionNode(LifecycleNode):
         self.corrector: FlatFieldCorrector | None = None
         self.validator = StripValidator(self.params.pixels, self.params.lines_per_strip)
         self.published = 0
-        self.strip_pub = self.low_pub = self.high_pub = None
+        self.strip_pub: LifecyclePublisher | None = None
+        self.low_pub: LifecyclePublisher | None = None
+        self.high_pub: LifecyclePublisher | None = None
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         p = self.params
@@ -96,14 +103,18 @@ class XrtAcquisitionNode(LifecycleNode):
 
     @guarded("raw_strip")
     def on_raw_strip(self, strip: RawStrip) -> None:
+        corrector, strip_pub = self.corrector, self.strip_pub
+        low_pub, high_pub = self.low_pub, self.high_pub
+        if corrector is None or strip_pub is None or low_pub is None or high_pub is None:
+            raise RuntimeError("raw strip before configure (the driver runs only when active)")
         self.validator.check(strip)
-        low, high = self.corrector.correct(strip)
+        low, high = corrector.correct(strip)
         msg = strip_to_msg(strip, low, high, self.params.pixel_pitch_m, corrected=True)
-        self.strip_pub.publish(msg)
-        if self.low_pub.get_subscription_count():
-            self.low_pub.publish(msg.low)
-        if self.high_pub.get_subscription_count():
-            self.high_pub.publish(msg.high)
+        strip_pub.publish(msg)
+        if low_pub.get_subscription_count():
+            low_pub.publish(msg.low)
+        if high_pub.get_subscription_count():
+            high_pub.publish(msg.high)
         self.published += 1
         self.diag.set_value("strips_published", self.published)
         self.diag.set_value("strips_lost", self.validator.lost_strips)
