@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import yaml
 
-from sorter.sim_world.line_scanner import Detector, DetectorSpec, ReferenceKind
 from sorter.sim_world.feed_particles import ParticleGenerator
+from sorter.sim_world.line_scanner import Detector, DetectorSpec, ReferenceKind
 from sorter.sim_world.world import WorldConfig, world_model
 from sorter.xrt_generator.render import corrected_attenuation
 

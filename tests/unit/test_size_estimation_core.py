@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from sorter.physics import linear_attenuation_per_m, mass_attenuation_m2_kg
-from sorter.size_estimation.core import SizeEstimator, SizingConfig, areal_density_kg_m2, hull_geometry
+from sorter.size_estimation.core import (
+    SizeEstimator,
+    SizingConfig,
+    areal_density_kg_m2,
+    hull_geometry,
+)
 
 try:
     from . import synthetic

@@ -41,7 +41,7 @@ def element_mass_fraction(formula: str, element: str) -> float:
     return 0.0
 
 
-# -- spectra: the same xraylib tables, over many energies at once (sorter.xrt_generator) --------------
+# -- spectra: the same xraylib tables, over many energies at once (sorter.xrt_generator) --
 
 def _check_energies(energies_kev: tuple[float, ...]) -> None:
     if not energies_kev or min(energies_kev) < 1.0 or max(energies_kev) > 800.0:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+
 class _Required:
     """The default of a parameter that must be given (by the cell or the launcher)."""
 
