@@ -1,11 +1,11 @@
 """belt (lifecycle): drives the belt at its set-point and publishes the measured state
 (encoder position and speed estimated from it) that every time-critical stage schedules from.
 
-Subscribes: belt/speed_setpoint (std_msgs/Float64 [m/s]); (driver=sim) sim/belt/encoder.
 Drivers:    sim (sim_world over topics) | modbus (drive over Modbus TCP, cell `io` map).
-Publishes:  belt/state (sorter_interfaces/BeltState, at state_rate_hz); /diagnostics.
-Services:   belt/set_speed (sorter_interfaces/SetBeltSpeed).
-Deactivate stops the belt."""
+Deactivate stops the belt.
+
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from sorter_interfaces.srv import SetBeltSpeed
 
 class BeltNode(LifecycleNode):
     def __init__(self) -> None:
-        super().__init__("belt")
+        super().__init__(BeltParameters.NODE)
         self.diag = NodeDiagnostics(self, "belt_drive")
         self.active = False
         self.driver: Any = None

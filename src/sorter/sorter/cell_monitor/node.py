@@ -1,10 +1,8 @@
 """cell_monitor: the cell's figures in one place — throughput (kg/h, particles/s), decisions,
 ejections, missed ejections, scan->command latency p50/p99 and inputs dropped by any node.
 
-Subscribes: particles/segmented, particles/measured (ParticleArray), ejector/commands
-            (EjectCommand), ejector/status (EjectorStatus, also the belt speed),
-            feeder/status (FeederStatus), /diagnostics (every node's rejected_total).
-Publishes:  cell/metrics (sorter_interfaces/CellMetrics); /diagnostics (its own summary)."""
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -30,7 +28,7 @@ from sorter_interfaces.msg import (
 
 class CellMonitorNode(Node):
     def __init__(self) -> None:
-        super().__init__("cell_monitor")
+        super().__init__(CellMonitorParameters.NODE)
         self.diag = NodeDiagnostics(self, "cell")
         self.core = CellMetricsCore(60.0, start_s=self.get_clock().now().nanoseconds * 1e-9)
         self.params = bind_parameters(self, CellMonitorParameters, self._apply,

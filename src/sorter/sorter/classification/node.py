@@ -1,9 +1,10 @@
 """classification: ore/waste probability per particle from dual-energy R compared at equal
 high-energy attenuation (the H-L curve), threshold curve from the cell description.
 
-Subscribes: particles/segmented (sorter_interfaces/ParticleArray).
-Publishes:  particles/classified (sorter_interfaces/ParticleArray); /diagnostics.
-A particle with malformed crops is dropped and counted; the rest of its array goes on."""
+A particle with malformed crops is dropped and counted; the rest of its array goes on.
+
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from sorter_interfaces.msg import ParticleArray
 
 class ClassificationNode(Node):
     def __init__(self) -> None:
-        super().__init__("classification")
+        super().__init__(ClassificationParameters.NODE)
         self.diag = NodeDiagnostics(self, "classification")
         self.classifier: DualEnergyClassifier
         self.params = bind_parameters(self, ClassificationParameters, self._apply,

@@ -3,9 +3,8 @@ acquisition stamps and encoder positions and the measured belt speed. A decision
 open after its deadline is a missed ejection: counted, never fired. Valves fail closed: the
 driver is armed only while the node is active.
 
-Subscribes: particles/measured (sorter_interfaces/ParticleArray), belt/state (BeltState).
-Publishes:  ejector/commands (EjectCommand, one per pulse), ejector/status (EjectorStatus, 5 Hz);
-            /diagnostics."""
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ from sorter_interfaces.msg import BeltState, EjectCommand, EjectorStatus, Partic
 
 class EjectorNode(LifecycleNode):
     def __init__(self) -> None:
-        super().__init__("ejector")
+        super().__init__(EjectorParameters.NODE)
         self.diag = NodeDiagnostics(self, "valve_bar")
         self.scheduler: EjectionScheduler
         self.params = bind_parameters(self, EjectorParameters, self._apply,

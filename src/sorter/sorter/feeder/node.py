@@ -2,12 +2,13 @@
 the belt (mass flow from XRT areal density, and area occupancy): mass flow tracks the set-point,
 and occupancy above its limit throttles the drive, since overlapping particles cost grade.
 
-Subscribes: belt/occupancy (sorter_interfaces/BeltOccupancy), feeder/setpoint (std_msgs/Float64
-            [kg/h]).
-Publishes:  feeder/status (sorter_interfaces/FeederStatus, each control step); /diagnostics.
-Services:   feeder/set_feed_rate (sorter_interfaces/SetFeedRate).
 Drivers:    sim (sim_world over topics) | modbus (feeder controller over Modbus TCP).
-Deactivate stops the tray (drive 0)."""
+Deactivate stops the tray (drive 0). Throttling (occupancy above its limit) is WARN on
+/diagnostics and `throttled` on feeder/status; the drive held at full with the flow still
+short for saturation_fault_s (a blocked chute, an empty hopper) is ERROR and `saturated`.
+
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from sorter_interfaces.srv import SetFeedRate
 
 class FeederNode(LifecycleNode):
     def __init__(self) -> None:
-        super().__init__("feeder")
+        super().__init__(FeederParameters.NODE)
         self.diag = NodeDiagnostics(self, "vibratory_feeder")
         self._controller: FeedController | None = None
         self._flow: MassFlowFilter | None = None

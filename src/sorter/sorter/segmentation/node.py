@@ -1,9 +1,8 @@
 """segmentation: corrected XRT strips -> particles, touching ones split, each particle reported
 exactly once even when it crosses strip borders (the core stitches).
 
-Subscribes: xrt/strip (sorter_interfaces/XrtStrip, reliable).
-Publishes:  particles/segmented (sorter_interfaces/ParticleArray, reliable, one per strip);
-            belt/occupancy (sorter_interfaces/BeltOccupancy) for the feeder loop; /diagnostics."""
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from sorter_interfaces.msg import BeltOccupancy, ParticleArray, XrtStrip
 
 class SegmentationNode(Node):
     def __init__(self) -> None:
-        super().__init__("segmentation")
+        super().__init__(SegmentationParameters.NODE)
         self.diag = NodeDiagnostics(self, "segmentation")
         self.stream: StripStream | None = None
         self.mu_high = 0.0

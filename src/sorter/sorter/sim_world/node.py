@@ -1,15 +1,6 @@
 """`sim_world`: the simulator process (as Gazebo would be). It owns the world and bridges it
-over topics, the seams the sim drivers of the other nodes use:
-
-  sub  sim/belt/speed_command      std_msgs/Float64            belt speed command [m/s]
-  sub  sim/feeder/drive            std_msgs/Float64            tray drive [0..1]
-  sub  sim/valves/command          sorter_interfaces/EjectCommand
-  sub  sim/valves/cancel           std_msgs/Empty               driver disarmed: drop pulses
-  pub  sim/belt/encoder            sorter_interfaces/BeltState  encoder latch (position only)
-  pub  sim/xrt/raw                 sorter_interfaces/XrtStrip   raw mono16 strips
-  pub  sim/truth/outcomes          sorter_interfaces/ParticleOutcomeArray   truth, 2 Hz
-  pub  /diagnostics                rejected commands, world counters (as every node)
-  srv  sim/xrt/acquire_reference   sorter_interfaces/srv/AcquireReference
+over topics, the seams the sim drivers of the other nodes use (listed, with the truth stream
+only the scorer reads, in sorter.nodes and docs/nodes.md).
 
 The world runs in real time on the node's clock: every callback first steps the world to
 "now", so a command applies from the moment it arrives and a valve command's lateness is
@@ -72,7 +63,7 @@ class SimWorldNode(Node):
     """Thin bridge: parameters, QoS, conversions; all behaviour lives in sorter.sim_world.world."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("sim_world", **kwargs)
+        super().__init__(SimWorldParameters.NODE, **kwargs)
         self.params = bind_parameters(self, SimWorldParameters)
         cell_file, seed = self.params.cell_file or _default_cell(), self.params.seed
         if not cell_file:

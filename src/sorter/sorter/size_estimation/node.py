@@ -1,8 +1,8 @@
 """size_estimation: area, equivalent diameter, Feret max/min, min-area rectangle (the OIR
 method's S = W*H*0.86, see docs/references.md, kept alongside), and mass from XRT areal density.
 
-Subscribes: particles/classified (sorter_interfaces/ParticleArray).
-Publishes:  particles/measured (sorter_interfaces/ParticleArray); /diagnostics."""
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from sorter_interfaces.msg import ParticleArray
 
 class SizeEstimationNode(Node):
     def __init__(self) -> None:
-        super().__init__("size_estimation")
+        super().__init__(SizeEstimationParameters.NODE)
         self.diag = NodeDiagnostics(self, "size_estimation")
         self.estimator: SizeEstimator
         self.params = bind_parameters(self, SizeEstimationParameters, self._apply,

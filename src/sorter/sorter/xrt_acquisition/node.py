@@ -1,11 +1,10 @@
 """xrt_acquisition (lifecycle): raw dual-energy strips from the detector driver -> dark/flat
 corrected mono16 strips stamped with the time and encoder position of their first line.
 
-Subscribes: (driver) sim/xrt/raw in simulation.
-Publishes:  xrt/strip (sorter_interfaces/XrtStrip, reliable) for segmentation;
-            xrt/low/image_raw, xrt/high/image_raw (sensor_msgs/Image mono16, sensor-data QoS)
-            for viewers, only while someone subscribes; /diagnostics.
-Configure acquires the dark and flat references; activate starts the stream."""
+Configure acquires the dark and flat references; activate starts the stream.
+
+Topics, services and parameters: docs/nodes.md (from sorter.nodes and this node's
+parameters class)."""
 
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ from sorter_interfaces.msg import XrtStrip
 
 class XrtAcquisitionNode(LifecycleNode):
     def __init__(self) -> None:
-        super().__init__("xrt_acquisition")
+        super().__init__(XrtAcquisitionParameters.NODE)
         self.diag = NodeDiagnostics(self, "xrt_detector")
         # reference_lines, the only runtime parameter, is read at the next configure.
         self.params = bind_parameters(self, XrtAcquisitionParameters, None,
