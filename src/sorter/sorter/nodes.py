@@ -111,6 +111,12 @@ SIM_DRIVER_TOPICS: dict[str, tuple[tuple[t.Topic, ...], tuple[t.Topic, ...]]] = 
     "ejector": ((t.SIM_VALVES_COMMAND, t.SIM_VALVES_CANCEL), ()),
 }
 
+# (node, topic) subscriptions a driver makes only on activation (the detector driver starts
+# its stream then): the bring-up cannot wait for them before activating that node.
+SUBSCRIBED_ON_ACTIVATE: frozenset[tuple[str, str]] = frozenset({
+    ("xrt_acquisition", t.SIM_XRT_RAW.name),
+})
+
 
 def particle_path(sim_driver_nodes: set[str] | frozenset[str] = frozenset()
                   ) -> list[tuple[str, str, str]]:

@@ -61,12 +61,13 @@ DIAGNOSTICS = Topic("/diagnostics", "diagnostic_msgs/msg/DiagnosticArray", "",
                     "each node's health, rejected-input counters and values")
 
 # -- the simulator's seams (what the simulated drivers talk to) ---------------------------------
-SIM_BELT_SPEED_COMMAND = Topic("sim/belt/speed_command", "std_msgs/msg/Float64", "STATE",
-                               "belt drive speed command [m/s]")
+SIM_BELT_SPEED_COMMAND = Topic("sim/belt/speed_command", "std_msgs/msg/Float64", "LATCHED",
+                               "belt drive speed command [m/s] (latched: a drive that joins "
+                               "late still gets the set-point)")
 SIM_BELT_ENCODER = Topic("sim/belt/encoder", "sorter_interfaces/msg/BeltState", "STATE",
                          "encoder latch (position only)")
-SIM_FEEDER_DRIVE = Topic("sim/feeder/drive", "std_msgs/msg/Float64", "STATE",
-                         "feeder tray drive [0..1]")
+SIM_FEEDER_DRIVE = Topic("sim/feeder/drive", "std_msgs/msg/Float64", "LATCHED",
+                         "feeder tray drive [0..1] (latched, as the belt command)")
 SIM_XRT_RAW = Topic("sim/xrt/raw", "sorter_interfaces/msg/XrtStrip", "STRIPS",
                     "raw 16-bit detector strips")
 SIM_VALVES_COMMAND = Topic("sim/valves/command", "sorter_interfaces/msg/EjectCommand",

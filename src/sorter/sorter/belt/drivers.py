@@ -20,7 +20,8 @@ class SimBeltDriver:
     def __init__(self, node: Any, on_encoder: Callable[[float, float], None]) -> None:
         self._node = node
         self._on_encoder = on_encoder
-        self._pub = node.create_publisher(Float64, topics.SIM_BELT_SPEED_COMMAND.name, qos.STATE)
+        self._pub = node.create_publisher(Float64, topics.SIM_BELT_SPEED_COMMAND.name,
+                                          qos.LATCHED)
         self._sub = None
 
     def start(self) -> None:

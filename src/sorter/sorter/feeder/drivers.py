@@ -22,7 +22,7 @@ class FeederDriver(Protocol):
 class SimFeederDriver:
     def __init__(self, node: Any) -> None:
         self._node = node
-        self._pub = node.create_publisher(Float64, topics.SIM_FEEDER_DRIVE.name, qos.STATE)
+        self._pub = node.create_publisher(Float64, topics.SIM_FEEDER_DRIVE.name, qos.LATCHED)
 
     def connect(self) -> None:
         """Topics need no connection."""

@@ -46,7 +46,12 @@ class CellLauncher:
         run_dir: Path,
         log: Callable[[str], None] = print,
         env: dict[str, str] | None = None,
+        before_activate: Callable[[], None] | None = None,
     ) -> None:
+        """`before_activate` runs once every node is configured and the stages are connected,
+        just before the first activation (the first message of the run): an observer (a
+        recorder, a test probe) can make sure it is subscribed by then."""
+        self.before_activate = before_activate
         self.specs = specs
         self.run_dir = Path(run_dir)
         self.log = log
@@ -73,9 +78,11 @@ class CellLauncher:
 
     def _bring_up(self, timeout_s: float) -> None:
         """Wait until every node has joined the graph (a node still importing would die on an
-        early SIGINT), then configure and activate the lifecycle nodes in order. The last one
-        (the feeder: the source of particles) is activated only once every stage's input is
-        connected, since messages sent before discovery matches both ends are lost."""
+        early SIGINT), configure the lifecycle nodes in order, wait until the stages are
+        connected, then activate them in order: nothing is published before its consumers
+        are matched (a volatile topic drops what it sends before). The last node, the feeder
+        (the source of particles), waits for the whole particle path, including connections
+        a driver makes on activation."""
         lifecycle = [s.name for s in self.specs if s.lifecycle]
         from sorter.launching.lifecycle_client import LifecycleClient
 
@@ -85,6 +92,10 @@ class CellLauncher:
             if missing:
                 raise LaunchError(f"nodes not up after {timeout_s:.0f} s: {', '.join(missing)}")
             for transition in ("configure", "activate"):
+                if transition == "activate":
+                    self._wait_for_edges(client, timeout_s, configured_only=True)
+                    if self.before_activate is not None:
+                        self.before_activate()
                 for name in lifecycle:
                     if transition == "activate" and name == lifecycle[-1]:
                         self._wait_for_edges(client, timeout_s)
@@ -97,8 +108,9 @@ class CellLauncher:
                         )
                     self.log(f"{name}: {transition}d")
 
-    def _wait_for_edges(self, client: Any, timeout_s: float) -> None:
-        edges = particle_path_for(self.specs)
+    def _wait_for_edges(self, client: Any, timeout_s: float, configured_only: bool = False
+                        ) -> None:
+        edges = particle_path_for(self.specs, configured_only=configured_only)
         missing = client.wait_for_edges(edges, time.monotonic() + timeout_s, self.check_alive)
         if missing:
             text = ", ".join(f"{pub} -> {topic} -> {sub}" for topic, pub, sub in missing)

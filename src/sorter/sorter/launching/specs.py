@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sorter.cell.parameters import node_parameters, parameters_class, validate_node_parameters
-from sorter.nodes import CELL_NODES, SIM_WORLD, particle_path
+from sorter.nodes import CELL_NODES, SIM_WORLD, SUBSCRIBED_ON_ACTIVATE, particle_path
 
 
 class ParameterSetError(ValueError):
@@ -57,10 +57,15 @@ def cell_node_specs(
     return specs
 
 
-def particle_path_for(specs: list[NodeSpec]) -> list[tuple[str, str, str]]:
-    """The connections the feeder's activation waits for, among the nodes `specs` start: the
-    nodes on a simulated driver also need their sim_world connections."""
+def particle_path_for(specs: list[NodeSpec], configured_only: bool = False
+                      ) -> list[tuple[str, str, str]]:
+    """The connections among the nodes `specs` start that the bring-up waits for: the nodes
+    on a simulated driver also need their sim_world connections. `configured_only`: leave
+    out those a driver makes only on activation (they cannot exist before it)."""
     names = {s.name for s in specs}
-    sim_drivers = {s.name for s in specs if s.parameters.get("driver") == "sim"
+    sim_drivers = {s.name for s in specs if s.parameters.get("driver", "sim") == "sim"
                    and SIM_WORLD.name in names}
-    return [e for e in particle_path(sim_drivers) if e[1] in names and e[2] in names]
+    edges = [e for e in particle_path(sim_drivers) if e[1] in names and e[2] in names]
+    if configured_only:
+        edges = [e for e in edges if (e[2], e[0]) not in SUBSCRIBED_ON_ACTIVATE]
+    return edges

@@ -85,8 +85,9 @@ class SimWorldNode(Node):
         self.pub_outcomes = self.create_publisher(ParticleOutcomeArray,
                                                   topics.SIM_TRUTH_OUTCOMES.name, qos.PARTICLES)
         self.create_subscription(Float64, topics.SIM_BELT_SPEED_COMMAND.name,
-                                 self._on_speed, qos.STATE)
-        self.create_subscription(Float64, topics.SIM_FEEDER_DRIVE.name, self._on_drive, qos.STATE)
+                                 self._on_speed, qos.LATCHED)
+        self.create_subscription(Float64, topics.SIM_FEEDER_DRIVE.name, self._on_drive,
+                                 qos.LATCHED)
         self.create_subscription(EjectCommand, topics.SIM_VALVES_COMMAND.name, self._on_valve,
                                  qos.COMMANDS)
         self.create_subscription(Empty, topics.SIM_VALVES_CANCEL.name,

@@ -45,6 +45,7 @@ class XrtAcquisitionNode(LifecycleNode):
         self.corrector: FlatFieldCorrector | None = None
         self.validator = StripValidator(self.params.pixels, self.params.lines_per_strip)
         self.published = 0
+        self.dropped_inactive = 0
         self.strip_pub: LifecyclePublisher | None = None
         self.low_pub: LifecyclePublisher | None = None
         self.high_pub: LifecyclePublisher | None = None
@@ -106,6 +107,12 @@ class XrtAcquisitionNode(LifecycleNode):
         low_pub, high_pub = self.low_pub, self.high_pub
         if corrector is None or strip_pub is None or low_pub is None or high_pub is None:
             raise RuntimeError("raw strip before configure (the driver runs only when active)")
+        if not strip_pub.is_activated:
+            # A strip whose callback was already queued when the node was deactivated: the
+            # stream has stopped, so it is neither published nor counted as published.
+            self.diag.set_value("strips_after_deactivate", self.dropped_inactive + 1)
+            self.dropped_inactive += 1
+            return
         self.validator.check(strip)
         low, high = corrector.correct(strip)
         msg = strip_to_msg(strip, low, high, self.params.pixel_pitch_m, corrected=True)
