@@ -15,9 +15,8 @@ from rclpy.qos import (
 IMAGE_VIEW = qos_profile_sensor_data
 
 # The strip the segmentation consumes: a lost strip is a lost particle, so reliable; gaps are
-# still detected from strip_index. Depth 100 (about 5 s of strips at 2 m/s): with 20, a
-# segmentation process starved for about a second on the 2-core test machine missed strips
-# (3 of 10 full-rate recorder test runs; none in 12 with 100).
+# still detected from strip_index. Depth 100: about 5 s of strips at 2 m/s (1 s at depth
+# 20), so a segmentation process starved on a busy machine catches up instead of losing them.
 STRIPS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE
 )
