@@ -39,6 +39,7 @@ class EjectorNode(LifecycleNode):
         self.belt: BeltSample | None = None
         self.counts = {"decisions": 0, "eject": 0, "accept": 0, "missed": 0}
         self.last_latency = 0.0
+        self.arrays_received = 0
         self.command_pub = self.create_publisher(EjectCommand, topics.EJECTOR_COMMANDS.name,
                                                  qos.COMMANDS)
         self.status_pub = self.create_publisher(EjectorStatus, topics.EJECTOR_STATUS.name,
@@ -79,6 +80,7 @@ class EjectorNode(LifecycleNode):
 
     @guarded("particles")
     def on_particles(self, msg: ParticleArray) -> None:
+        self.arrays_received += 1
         for particle in msg.particles:
             try:
                 self.decide(particle)
@@ -113,6 +115,7 @@ class EjectorNode(LifecycleNode):
         status.missed_ejections = self.counts["missed"]
         status.rejected_inputs = self.diag.rejected_total
         status.valve_commands_sent = self.driver.sent_count
+        status.arrays_received = self.arrays_received
         status.belt_speed_m_s = self.belt.speed_m_s if self.belt else 0.0
         status.last_latency_s = self.last_latency
         self.status_pub.publish(status)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from sorter import topics
 from sorter.cell.parameters import write_params_file
 from sorter.launching.specs import NodeSpec, particle_path_for
 
@@ -99,6 +100,7 @@ class CellLauncher:
                 for name in lifecycle:
                     if transition == "activate" and name == lifecycle[-1]:
                         self._wait_for_edges(client, timeout_s)
+                        self._wait_until_primed(client, timeout_s)
                     deadline = time.monotonic() + timeout_s
                     self.check_alive()
                     ok, why = client.change_state(name, transition, deadline, self.check_alive)
@@ -107,6 +109,27 @@ class CellLauncher:
                             f"{name}: {transition} failed ({why}); see {self.log_file(name)}"
                         )
                     self.log(f"{name}: {transition}d")
+
+    def _wait_until_primed(self, client: Any, timeout_s: float) -> None:
+        """Before the feeder puts the first particle on the belt: the ejector must report the
+        belt's speed and at least one (empty) array that came all the way from the detector.
+        Both ends being in the graph does not mean each reader has matched its writer yet; a
+        sample sent before that waits for the reliability protocol's repair, late enough to
+        miss a valve deadline. One strip through every hop shows every hop is matched."""
+        names = {s.name for s in self.specs}
+        if not {"ejector", "xrt_acquisition", "belt"} <= names:
+            return
+        from sorter.common import qos
+        from sorter_interfaces.msg import EjectorStatus
+
+        primed = client.wait_for_message(
+            EjectorStatus, topics.EJECTOR_STATUS.name, qos.STATE,
+            lambda m: m.arrays_received > 0 and m.belt_speed_m_s > 0.0,
+            time.monotonic() + timeout_s, self.check_alive)
+        if not primed:
+            raise LaunchError(f"no strip reached the ejector within {timeout_s:.0f} s of "
+                              "activation (or no belt speed): see the logs in "
+                              f"{self.run_dir / 'logs'}")
 
     def _wait_for_edges(self, client: Any, timeout_s: float, configured_only: bool = False
                         ) -> None:

@@ -75,6 +75,21 @@ class LifecycleClient:
             missing = [edge for edge in missing if not connected(edge)]
         return missing
 
+    def wait_for_message(self, msg_type: Any, topic: str, qos: Any,
+                         predicate: Callable[[Any], bool], deadline: float,
+                         check: Callable[[], None] = lambda: None) -> bool:
+        """Spin until a message on `topic` satisfies `predicate`; False at the deadline."""
+        seen: list[bool] = []
+        subscription = self.node.create_subscription(
+            msg_type, topic, lambda msg: seen.append(bool(predicate(msg))), qos)
+        try:
+            while not any(seen) and time.monotonic() < deadline:
+                self._rclpy.spin_once(self.node, timeout_sec=0.05)
+                check()
+            return any(seen)
+        finally:
+            self.node.destroy_subscription(subscription)
+
     def get_state(self, name: str, deadline: float, check: Callable[[], None]) -> int:
         result = self._call(GetState, f"/{name}/get_state", GetState.Request(), deadline, check)
         return result.current_state.id
