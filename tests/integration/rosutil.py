@@ -4,7 +4,9 @@ condition waits with timeouts (never sleep-and-hope)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -74,3 +76,21 @@ def diagnostic_values(array_msgs: list[Any], node_name: str) -> list[dict[str, s
                 values["_message"] = status.message
                 out.append(values)
     return out
+
+
+@contextmanager
+def cell_nodes(cell: dict, names: set[str], run_dir: Path) -> Iterator[tuple[Any, Probe]]:
+    """Some of the cell's nodes as real processes (parameters from the cell, no simulator),
+    started, configured and activated, with a probe beside them; stopped afterwards."""
+    from sorter.launching.launcher import CellLauncher
+    from sorter.launching.specs import cell_node_specs
+
+    specs = [s for s in cell_node_specs(cell, simulate=False) if s.name in names]
+    launcher = CellLauncher(specs, run_dir, log=lambda _m: None)
+    probe = Probe()
+    try:
+        launcher.start()
+        yield launcher, probe
+    finally:
+        probe.close()
+        launcher.stop()

@@ -10,9 +10,7 @@ import pytest
 
 from sorter.common.images import array_to_image
 from sorter.common.timeutil import to_time_msg
-from sorter.launching.launcher import CellLauncher
-from sorter.launching.specs import cell_node_specs
-from tests.integration.rosutil import Probe, diagnostic_values
+from tests.integration.rosutil import cell_nodes, diagnostic_values
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +46,8 @@ def _strip(index: int, stamp_s: float, encoder_m: float, lines: int = 128, pixel
 def pipeline(ros_domain, tmp_path, cell):
     """segmentation + classification + size_estimation + ejector as real processes."""
     names = {"segmentation", "classification", "size_estimation", "ejector"}
-    specs = [s for s in cell_node_specs(cell, simulate=False) if s.name in names]
-    launcher = CellLauncher(specs, tmp_path, log=lambda _m: None)
-    probe = Probe()
-    try:
-        launcher.start()
-        yield launcher, probe
-    finally:
-        probe.close()
-        launcher.stop()
+    with cell_nodes(cell, names, tmp_path) as running:
+        yield running
 
 
 def test_malformed_strips_are_rejected_and_the_node_keeps_working(pipeline) -> None:

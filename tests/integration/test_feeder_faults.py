@@ -10,9 +10,7 @@ import time
 import pytest
 
 from sorter.common.timeutil import to_time_msg
-from sorter.launching.launcher import CellLauncher
-from sorter.launching.specs import cell_node_specs
-from tests.integration.rosutil import Probe, diagnostic_values
+from tests.integration.rosutil import cell_nodes, diagnostic_values
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +19,8 @@ ERROR, WARN = 2, 1
 
 @pytest.fixture
 def feeder(ros_domain, tmp_path, cell):
-    specs = [s for s in cell_node_specs(cell, simulate=False) if s.name == "feeder"]
-    launcher = CellLauncher(specs, tmp_path, log=lambda _m: None)
-    probe = Probe()
-    try:
-        launcher.start()
-        yield launcher, probe
-    finally:
-        probe.close()
-        launcher.stop()
+    with cell_nodes(cell, {"feeder"}, tmp_path) as running:
+        yield running
 
 
 def test_blocked_chute_and_crowded_belt_are_reported(feeder) -> None:
