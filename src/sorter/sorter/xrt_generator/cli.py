@@ -1,4 +1,5 @@
-"""`sorter xray ...`: datasets, Labelme import, the figure, the benchmark, calibration.
+"""`sorter xray ...`: datasets, training sets, Labelme import, the figure, the benchmark,
+calibration.
 
 The cell comes from the cell options, `sorter --cell ... xray dataset` or `sorter xray dataset
 --cell ...` (default config/cell.yaml, the copper cell); `config/cell_lithium.yaml` is the
@@ -40,6 +41,17 @@ def cmd_dataset(args: argparse.Namespace) -> int:
                        rgb=args.rgb)
     out = generate_dataset(_cell(args), spec, args.out, progress=not args.quiet)
     print(f"dataset: {spec.scenes} scenes in {out} (format: {out / 'FORMAT.md'})")
+    return 0
+
+
+def cmd_training_set(args: argparse.Namespace) -> int:
+    from sorter.xrt_generator.training_scenes import PRESETS, DomainRandomisation
+    from sorter.xrt_generator.training_set import write_training_set
+
+    randomisation = DomainRandomisation(lithologies=PRESETS[args.preset])
+    out = write_training_set(_cell(args), randomisation, args.out, args.scenes, seed=args.seed,
+                             lines=args.lines, pixels=args.pixels, progress=not args.quiet)
+    print(f"training set: {args.scenes} scenes in {out} (labels: {out / 'TRAINING.md'})")
     return 0
 
 
@@ -126,6 +138,30 @@ def add_xray_parser(sub: Any) -> None:
     ds.add_argument("--rgb", action="store_true", help="also write the top-view camera image")
     ds.add_argument("--quiet", action="store_true", help="no progress bar")
     ds.set_defaults(func=cmd_dataset)
+
+    ts = xsub.add_parser("training-set", parents=cell,
+                         help="domain-randomised scenes with segmentation labels",
+                         description="Render scenes for a learned segmenter: every scene "
+                                     "draws pixel pitch, belt speed, tube current, detector "
+                                     "gains and crosstalk, belt, feed, coverage and touching "
+                                     "and stacked particles; labels: instances and belt / "
+                                     "interior / boundary / overlap classes. The cell gives "
+                                     "the detector.")
+    ts.add_argument("--out", required=True, metavar="DIR", help="training-set folder")
+    ts.add_argument("--scenes", type=positive_int, default=100,
+                    help="scenes to render (default 100)")
+    ts.add_argument("--seed", type=int, default=0, help="random seed; scene i is the same for "
+                                                        "a seed however many are made "
+                                                        "(default 0)")
+    ts.add_argument("--lines", type=positive_int, default=256,
+                    help="lines per scene, along travel (default 256)")
+    ts.add_argument("--pixels", type=positive_int, default=256,
+                    help="pixels across (default 256)")
+    ts.add_argument("--preset", choices=("copper", "lithium", "mixed"), default="mixed",
+                    help="feed: copper (chalcopyrite in quartz), lithium (spodumene in "
+                         "pegmatite, basalt), or mixed: each scene one of them (default mixed)")
+    ts.add_argument("--quiet", action="store_true", help="no progress bar")
+    ts.set_defaults(func=cmd_training_set)
 
     lm = xsub.add_parser("import-labelme", help="Labelme JSON files -> the dataset format",
                          description="Convert hand-labelled Labelme polygons into the dataset "
