@@ -29,6 +29,7 @@ from sorter.xrt_generator.training_scenes import (
 )
 from sorter.xrt_generator.training_set import write_training_set
 
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)
 ROOT = Path(__file__).resolve().parents[2]
 CELL = yaml.safe_load((ROOT / "config" / "cell.yaml").read_text())
 # one belt level and one feed: one response table for the whole module
@@ -191,12 +192,18 @@ def test_invalid_randomisation_is_refused(bad):
 
 
 def test_contacts_flags(scenes):
+    every: list[bool] = []
     for ts in scenes:
         touching, overlapped = contacts(ts.scene)
+        every += touching
         masks = footprints(ts)
         count = np.sum(masks, axis=0)
+        grown = [cv2.dilate(m.astype(np.uint8), CROSS).astype(bool) for m in masks]
         for k, m in enumerate(masks):
             assert overlapped[k] == bool((count[m] >= 2).any())
+            assert touching[k] == any(not (m & o).any() and (grown[k] & o).any()
+                                      for j, o in enumerate(masks) if j != k)
+    assert any(every) and not all(every)
 
 
 def test_training_set_on_disk(tmp_path: Path):

@@ -37,7 +37,7 @@ from sorter.xrt_generator.render import (
     ReferenceKind,
     noise_generator,
 )
-from sorter.xrt_generator.scene import Scene, SceneSpec, compose
+from sorter.xrt_generator.scene import PlacedParticle, Scene, SceneSpec, compose
 
 PRESET_CELLS = {"copper": "cell.yaml", "lithium": "cell_lithium.yaml"}
 PRESETS = {"copper": ("copper",), "lithium": ("lithium",), "mixed": ("copper", "lithium")}
@@ -245,14 +245,15 @@ def contacts(scene: Scene) -> tuple[list[bool], list[bool]]:
     parts = scene.particles
     n = len(parts)
     touching, overlapped = [False] * n, [False] * n
-    boxes = [(p.row0, p.col0, p.row0 + p.particle.rows, p.col0 + p.particle.cols)
-             for p in parts]
+    boxes = np.array([(p.row0, p.col0, p.row0 + p.particle.rows, p.col0 + p.particle.cols)
+                      for p in parts], dtype=np.int64).reshape(-1, 4)
     for i in range(n):
-        r0, c0, r1, c1 = boxes[i]
-        for j in range(i + 1, n):
-            s0, d0, s1, d1 = boxes[j]
-            if s0 > r1 or r0 > s1 or d0 > c1 or c0 > d1:
-                continue
+        r0, c0, r1, c1 = (int(v) for v in boxes[i])
+        rest = boxes[i + 1:]
+        near = np.flatnonzero((rest[:, 0] <= r1) & (rest[:, 2] >= r0)
+                              & (rest[:, 1] <= c1) & (rest[:, 3] >= c0)) + i + 1
+        for j in near:
+            s0, d0, s1, d1 = (int(v) for v in boxes[j])
             rr = slice(max(min(r0, s0) - 1, 0), max(r1, s1) + 1)
             cc = slice(max(min(c0, d0) - 1, 0), max(c1, d1) + 1)
             a = _local_mask(parts[i], rr, cc, scene.instances.shape)
@@ -270,7 +271,7 @@ def contacts(scene: Scene) -> tuple[list[bool], list[bool]]:
     return touching, overlapped
 
 
-def _local_mask(placed: Any, rr: slice, cc: slice, shape: tuple[int, ...]) -> np.ndarray:
+def _local_mask(placed: PlacedParticle, rr: slice, cc: slice, shape: tuple[int, ...]) -> np.ndarray:
     rows = min(rr.stop, shape[0]) - rr.start
     cols = min(cc.stop, shape[1]) - cc.start
     out = np.zeros((rows, cols), dtype=bool)
