@@ -1,5 +1,6 @@
 """`sorter` command line: trial (the main job), launch, params, bench, bag (record, play,
-repair, info, golden, regress) and xray (the generator: dataset, figure, bench, ...).
+repair, info, golden, regress), xray (the generator: dataset, figure, bench, ...) and models
+(the learned segmentation networks).
 
 Installed as .venv/bin/sorter by tools/setup.sh (and as lib/sorter/sorter, so that
 `ros2 run sorter sorter` works on a colcon install); `python -m sorter.cli` is the same.
@@ -104,6 +105,7 @@ examples:
   sorter bench --strips 100 --live-seconds 0
   sorter bag info tests/golden/xrt-strips/bag
   sorter xray dataset --out data/cu --scenes 10
+  sorter models list                            segmentation networks and their sizes
   sorter COMMAND --help                         a command's own options
 
 --cell and --set go before or after the command (trial, launch, params, bench, xray dataset,
@@ -174,12 +176,17 @@ def build_parser() -> argparse.ArgumentParser:
     from sorter.xrt_generator.cli import add_xray_parser
 
     add_xray_parser(sub)
+
+    from sorter.models.cli import add_models_parser
+
+    add_models_parser(sub)
     return parser
 
 
 def command_name(args: argparse.Namespace) -> str:
     """'params', 'bag record', 'xray dataset', ..."""
-    names = (args.command, getattr(args, "bag_command", None), getattr(args, "xray_command", None))
+    names = (args.command, getattr(args, "bag_command", None), getattr(args, "xray_command", None),
+             getattr(args, "models_command", None))
     return " ".join(name for name in names if name)
 
 
