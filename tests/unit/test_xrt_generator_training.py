@@ -137,6 +137,22 @@ def test_pitch_randomisation_changes_the_grid(generator, scenes):
     assert fine.mass_kg == pytest.approx(coarse.mass_kg, rel=0.15)
 
 
+def test_belt_speed_sets_photons_per_pixel(generator, scenes):
+    p = scenes[0].params
+    base = generator.photons_scale(p)
+    assert generator.photons_scale(replace(p, belt_speed_m_s=p.belt_speed_m_s / 2)) == \
+        pytest.approx(2 * base)     # a line period twice as long
+    assert generator.photons_scale(replace(p, tube_current_a=p.tube_current_a * 3)) == \
+        pytest.approx(3 * base)
+    assert generator.photons_scale(replace(p, pitch_along_m=p.pitch_along_m * 2)) == \
+        pytest.approx(4 * base)     # twice the area and twice the line period
+    cell = generator.setup
+    same = replace(p, pitch_along_m=cell.pixel_along_m, pitch_across_m=cell.pixel_across_m,
+                   tube_current_a=cell.tube.current_a,
+                   belt_speed_m_s=cell.pixel_along_m / cell.integration_time_s)
+    assert generator.photons_scale(same) == pytest.approx(1.0)
+
+
 def in_range(value: float, bounds: tuple[float, float]) -> bool:
     return bounds[0] - 1e-12 <= value <= bounds[1] + 1e-12
 
