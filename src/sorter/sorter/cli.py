@@ -1,6 +1,6 @@
 """`sorter` command line: trial (the main job), launch, params, bench, bag (record, play,
-repair, info, golden, regress), xray (the generator: dataset, figure, bench, ...) and models
-(the learned segmentation networks).
+repair, info, golden, regress), xray (the generator: dataset, figure, bench, ...), models
+(the learned segmentation networks) and train (fitting them).
 
 Installed as .venv/bin/sorter by tools/setup.sh (and as lib/sorter/sorter, so that
 `ros2 run sorter sorter` works on a colcon install); `python -m sorter.cli` is the same.
@@ -106,6 +106,7 @@ examples:
   sorter bag info tests/golden/xrt-strips/bag
   sorter xray dataset --out data/cu --scenes 10
   sorter models list                            segmentation networks and their sizes
+  sorter train segmentation --data data/train --out results/train
   sorter COMMAND --help                         a command's own options
 
 --cell and --set go before or after the command (trial, launch, params, bench, xray dataset,
@@ -177,16 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_xray_parser(sub)
 
-    from sorter.models.cli import add_models_parser
+    from sorter.models.cli import add_models_parser, add_train_parser
 
     add_models_parser(sub)
+    add_train_parser(sub)
     return parser
 
 
 def command_name(args: argparse.Namespace) -> str:
     """'params', 'bag record', 'xray dataset', ..."""
     names = (args.command, getattr(args, "bag_command", None), getattr(args, "xray_command", None),
-             getattr(args, "models_command", None))
+             getattr(args, "models_command", None), getattr(args, "train_command", None))
     return " ".join(name for name in names if name)
 
 
