@@ -263,3 +263,17 @@ def test_cli_parses_the_training_command():
     assert args.model == MODEL and args.crop == 96 and args.resume and args.max_steps == 10
     with pytest.raises(SystemExit):
         parse_args(["train", "segmentation", "--data", "d", "--out", "o", "--batch", "0"])
+
+
+def test_an_epoch_cut_short_is_run_again_on_resume(training_set: Path, tmp_path: Path):
+    # two training scenes, four 32-px crops each, batches of 2: four steps per epoch
+    cfg = TrainConfig(data=training_set, model=MODEL, out=tmp_path / "run", epochs=2, batch=2,
+                      crop=32, threads=2, seed=1, max_steps=2, progress=False)
+    first = train(cfg)
+    assert (first.steps, first.epochs) == (2, 0)
+    assert torch.load(cfg.out / STATE, weights_only=True)["epoch"] == 0
+    again = train(TrainConfig(**{**cfg.__dict__, "max_steps": 6, "resume": True}))
+    assert (again.start_step, again.steps, again.epochs) == (2, 6, 1)
+    history = json.loads((cfg.out / "training.json").read_text())["history"]
+    assert [(h["epoch"], h["step"], h["complete"]) for h in history] == \
+        [(1, 2, False), (1, 6, True)]
