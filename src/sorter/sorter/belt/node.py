@@ -16,7 +16,7 @@ from std_msgs.msg import Float64
 
 from sorter import topics
 from sorter.belt.adapters import belt_state_msg
-from sorter.belt.core import EncoderSpeedEstimator, SpeedCommandLimiter
+from sorter.belt.core import EncoderSpeedEstimator
 from sorter.belt.drivers import DRIVERS
 from sorter.belt.parameters import BeltParameters
 from sorter.common import qos
@@ -33,7 +33,6 @@ class BeltNode(LifecycleNode):
         self.diag = NodeDiagnostics(self, "belt_drive")
         self.active = False
         self.driver: Any = None
-        self.limiter: SpeedCommandLimiter
         self.estimator: EncoderSpeedEstimator
         self.params = bind_parameters(self, BeltParameters, self._apply,
                                       lambda why: self.diag.reject("parameter", why))
@@ -48,12 +47,10 @@ class BeltNode(LifecycleNode):
     def _apply(self, params: BeltParameters) -> None:
         """Check the set-point against the drive limit (refused, not clamped, so a mistake
         stays visible), then command it if the belt is running."""
-        limiter = SpeedCommandLimiter(params.max_speed_m_s)
-        limiter.validate(params.speed_setpoint_m_s)
-        if not hasattr(self, "estimator") or (
-                params.speed_window_s != self.params.speed_window_s):
+        params.check()
+        estimator = getattr(self, "estimator", None)  # None until the first apply
+        if estimator is None or estimator.window_s != params.speed_window_s:
             self.estimator = EncoderSpeedEstimator(params.speed_window_s)
-        self.limiter = limiter
         if self.active and self.driver is not None:
             self.driver.command_speed(params.speed_setpoint_m_s)
 

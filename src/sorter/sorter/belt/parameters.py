@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from sorter.belt.core import SpeedCommandLimiter
 from sorter.common.modbus_parameters import ModbusParameters
 from sorter.common.params import param
 
@@ -28,6 +29,5 @@ class BeltParameters(ModbusParameters):
                                   min=0.005, max=1.0)
 
     def check(self) -> None:
-        if self.speed_setpoint_m_s > self.max_speed_m_s:
-            raise ValueError(f"speed_setpoint_m_s {self.speed_setpoint_m_s} m/s exceeds the "
-                             f"drive limit max_speed_m_s {self.max_speed_m_s} m/s")
+        """The drive limit refuses (does not clamp) a set-point above it."""
+        SpeedCommandLimiter(self.max_speed_m_s).validate(self.speed_setpoint_m_s)

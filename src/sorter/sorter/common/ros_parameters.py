@@ -81,19 +81,18 @@ def bind_parameters(
     values: dict[str, Any] = {}
     for spec in specs:
         descriptor = descriptor_for(spec)
+        not_set = f"parameter {spec.name} is not set ({spec.description}); " + START_HINT
         try:
             if spec.required:
                 node.declare_parameter(spec.name, ROS_TYPES[spec.type], descriptor)
             else:
                 node.declare_parameter(spec.name, spec.default, descriptor)
         except ParameterUninitializedException:
-            problems.append(f"parameter {spec.name} is not set ({spec.description}); "
-                            + START_HINT)
+            problems.append(not_set)
             continue
         param = node.get_parameter(spec.name)
         if param.type_ == Parameter.Type.NOT_SET:
-            problems.append(f"parameter {spec.name} is not set ({spec.description}); "
-                            + START_HINT)
+            problems.append(not_set)
             continue
         value = param.value
         if spec.type is list:

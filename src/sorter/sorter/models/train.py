@@ -49,6 +49,7 @@ from sorter.models.data import (
     split_scenes,
 )
 from sorter.models.registry import CLASSES, create_model, get_entry
+from sorter.segmentation.metrics import pixel_metrics
 
 LAST, BEST, STATE, HISTORY = "last.pt", "best.pt", "last.state.pt", "training.json"
 
@@ -109,12 +110,9 @@ def confusion(pred: torch.Tensor, target: torch.Tensor, classes: int) -> torch.T
 
 
 def mean_iou(matrix: torch.Tensor) -> float:
-    """Mean IoU over the classes present in truth or prediction (NaN when none)."""
-    m = matrix.double()
-    tp = m.diag()
-    union = m.sum(0) + m.sum(1) - tp
-    present = union > 0
-    return float((tp[present] / union[present]).mean()) if present.any() else math.nan
+    """Mean IoU over the classes present in truth or prediction (NaN when none): the same
+    figure `sorter.segmentation.metrics` reports, so validation and evaluation agree."""
+    return pixel_metrics(matrix.numpy()).miou
 
 
 @torch.no_grad()

@@ -110,8 +110,8 @@ class XrtAcquisitionNode(LifecycleNode):
         if not strip_pub.is_activated:
             # A strip whose callback was already queued when the node was deactivated: the
             # stream has stopped, so it is neither published nor counted as published.
-            self.diag.set_value("strips_after_deactivate", self.dropped_inactive + 1)
             self.dropped_inactive += 1
+            self.diag.set_value("strips_after_deactivate", self.dropped_inactive)
             return
         self.validator.check(strip)
         low, high = corrector.correct(strip)
